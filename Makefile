@@ -1,0 +1,55 @@
+# streamrec — the commands in the README. Everything runs from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KAFKA := deploy/kafka/kafka.sh
+KAFKA_PORT ?= 9092
+export STREAMREC_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+
+.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24,<27"
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed  ## create or reuse .venv with the project and its test tools
+
+kafka:  ## start a local single-node Kafka on $(KAFKA_PORT) (fetches the jars once)
+	$(KAFKA) start --port $(KAFKA_PORT)
+
+kafka-stop:  ## stop the local Kafka
+	$(KAFKA) stop
+
+kafka-cluster:  ## start a local 3-broker Kafka cluster on 19092-19094
+	$(KAFKA) cluster-start
+
+kafka-cluster-stop:
+	$(KAFKA) cluster-stop
+
+lint: venv  ## ruff
+	$(VENV)/bin/ruff check .
+
+typecheck: venv  ## mypy (strict on stream/, models/, export/)
+	$(VENV)/bin/mypy
+
+# The README's test command: install, lint, start Kafka, run every tier, stop Kafka.
+test: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(KAFKA) fetch
+	@set -e; dir=$$(mktemp -d /tmp/streamrec-kafka.XXXXXX); port=$$($(PY) -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'); \
+	  $(KAFKA) start --port $$port --dir $$dir; \
+	  trap "$(KAFKA) stop --dir $$dir; rm -rf $$dir" EXIT; \
+	  STREAMREC_BOOTSTRAP=127.0.0.1:$$port $(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv  ## unit tier only (no broker)
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+clean:
+	rm -rf .kafka build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,145 @@
+"""The recurrent sequence model: a GRU (or LSTM) over (item, action) inputs.
+
+One code path serves both uses: :meth:`RecurrentRecommender.forward` runs padded sequences
+for training; :meth:`RecurrentRecommender.step` applies a single event to a state, which is
+what the ONNX export and the stream worker run. The state is one tensor ``(batch,
+state_size)``: ``h`` for a GRU, ``[h, c]`` concatenated for an LSTM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from models.actions import NUM_ACTIONS, Action
+from models.vocab import PAD, RESERVED
+
+Cell = Literal["gru", "lstm"]
+
+
+@dataclass(frozen=True)
+class RecurrentConfig:
+    """Everything needed to rebuild the model; stored in checkpoints as plain data."""
+
+    num_items: int  # embedding rows = vocabulary capacity (reserved rows included)
+    embed_dim: int = 64
+    hidden_dim: int = 128
+    dropout: float = 0.3
+    cell: Cell = "gru"
+    tied: bool = True  # score with the input item embeddings (projected hidden state)
+    num_actions: int = NUM_ACTIONS
+
+    @property
+    def state_size(self) -> int:
+        """Width of the flat per-user state."""
+        return self.hidden_dim * (2 if self.cell == "lstm" else 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for checkpoints and manifests."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecurrentConfig:
+        """Inverse of :meth:`to_dict`, ignoring unknown keys from newer versions."""
+        fields = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+class RecurrentRecommender(nn.Module):
+    """GRU/LSTM next-item model with a buy-propensity head."""
+
+    def __init__(self, config: RecurrentConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.item_embedding = nn.Embedding(c.num_items, c.embed_dim, padding_idx=PAD)
+        self.action_embedding = nn.Embedding(
+            c.num_actions, c.embed_dim, padding_idx=int(Action.PAD)
+        )
+        self.input_dropout = nn.Dropout(c.dropout)
+        rnn_cls = nn.GRU if c.cell == "gru" else nn.LSTM
+        self.rnn = rnn_cls(c.embed_dim, c.hidden_dim, batch_first=True)
+        self.output_dropout = nn.Dropout(c.dropout)
+        self.project = nn.Linear(c.hidden_dim, c.embed_dim)
+        self.output_embedding = None if c.tied else nn.Embedding(c.num_items, c.embed_dim)
+        self.item_bias = nn.Parameter(torch.zeros(c.num_items))
+        self.buy_head = nn.Linear(c.hidden_dim, 1)
+        # Rows that must never be recommended: padding, unknown. Unassigned capacity rows are
+        # masked by the caller (it knows the vocabulary size), see ``score_mask``.
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Small normal init for embeddings (as in SASRec/GRU4Rec re-implementations)."""
+        nn.init.normal_(self.item_embedding.weight, std=0.02)
+        nn.init.normal_(self.action_embedding.weight, std=0.02)
+        with torch.no_grad():
+            self.item_embedding.weight[PAD].zero_()
+            self.action_embedding.weight[int(Action.PAD)].zero_()
+        if self.output_embedding is not None:
+            nn.init.normal_(self.output_embedding.weight, std=0.02)
+
+    def initial_state(self, batch: int, device: torch.device | None = None) -> Tensor:
+        """Zero state for ``batch`` new users, ``(batch, state_size)``."""
+        return torch.zeros(batch, self.config.state_size, device=device)
+
+    def _split(self, state: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        h = self.config.hidden_dim
+        if self.config.cell == "lstm":
+            return state[:, :h].unsqueeze(0).contiguous(), state[:, h:].unsqueeze(0).contiguous()
+        return state.unsqueeze(0)
+
+    def _join(self, rnn_state: Tensor | tuple[Tensor, Tensor]) -> Tensor:
+        if isinstance(rnn_state, tuple):
+            return torch.cat([rnn_state[0][0], rnn_state[1][0]], dim=-1)
+        return rnn_state[0]
+
+    def encode(
+        self, items: Tensor, actions: Tensor, state: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Run ``(batch, time)`` inputs; return outputs ``(batch, time, hidden)``, final state."""
+        x = self.item_embedding(items) + self.action_embedding(actions)
+        x = self.input_dropout(x)
+        if state is None:
+            state = self.initial_state(items.shape[0], items.device)
+        out, rnn_state = self.rnn(x, self._split(state))
+        return out, self._join(rnn_state)
+
+    def output_weights(self) -> Tensor:
+        """Item vectors used for scoring, ``(num_items, embed_dim)``."""
+        emb = self.output_embedding if self.output_embedding is not None else self.item_embedding
+        return emb.weight
+
+    def item_logits(self, outputs: Tensor) -> Tensor:
+        """Scores over every row for hidden outputs ``(..., hidden)`` -> ``(..., num_items)``."""
+        q = self.project(self.output_dropout(outputs))
+        logits: Tensor = q @ self.output_weights().T + self.item_bias
+        return logits
+
+    def buy_logit(self, outputs: Tensor) -> Tensor:
+        """Logit that the next action is a buy, ``(...)``."""
+        logit: Tensor = self.buy_head(self.output_dropout(outputs)).squeeze(-1)
+        return logit
+
+    def forward(
+        self, items: Tensor, actions: Tensor, state: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Training path: ``(logits (B,T,N), buy_logit (B,T), final state (B,S))``."""
+        out, new_state = self.encode(items, actions, state)
+        return self.item_logits(out), self.buy_logit(out), new_state
+
+    def step(self, item: Tensor, action: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Serving path, one event per user: ``(scores (B,N), buy_prob (B,), state (B,S))``."""
+        out, new_state = self.encode(item.unsqueeze(1), action.unsqueeze(1), state)
+        last = out[:, 0]
+        return self.item_logits(last), torch.sigmoid(self.buy_logit(last)), new_state
+
+
+def score_mask(num_items: int, vocab_size: int) -> Tensor:
+    """Additive mask ``(num_items,)``: 0 for recommendable rows, -inf for reserved/unassigned."""
+    mask = torch.zeros(num_items)
+    mask[:RESERVED] = float("-inf")
+    mask[vocab_size:] = float("-inf")
+    return mask
