@@ -1,0 +1,254 @@
+"""Export a checkpoint to a verified bundle: declare (export.spec), export, verify, write.
+
+The step graph is exported with torch's dynamo-based exporter (``torch.onnx.export(...,
+dynamo=True)``, which needs onnxscript) at batch ``EXPORT_BATCH``, then run in ONNX Runtime on
+random inputs at other batch sizes and exclusion widths and, when given, on real inputs, against
+the torch reference. Any difference beyond the tolerances of :mod:`export.parity`, or a top-K
+that differs other than by ties, raises :class:`VerificationError` and nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import orjson
+import torch
+
+from export import parity, spec
+from export.bundle import Bundle, sha256_bytes, utc_now, write_bundle
+from export.errors import ExportError, VerificationError
+from export.parity import ParityReport, StepInputs
+from export.runtime import create_session
+from export.step_graph import StepGraph, reference_step
+from models.checkpoint import Checkpoint
+from models.gru import RecurrentRecommender, score_mask
+
+log = logging.getLogger(__name__)
+
+Exporter = Literal["dynamo", "torchscript"]
+EXPORT_BATCH = 2
+EXPORT_EXCLUDE = 3
+VERIFY_BATCHES = ((1, 1), (7, 5), (64, 1), (257, 16))  # (batch, exclude width), batch != 2
+VERIFY_CHUNK = 1000
+
+
+def export_step(
+    model: RecurrentRecommender, vocab_size: int, k: int, exporter: Exporter = "dynamo"
+) -> bytes:
+    """Serialized ONNX step graph of ``model`` (see export.spec for its signature)."""
+    graph = StepGraph(model, vocab_size, k).eval()
+    c = model.config
+    args = (
+        torch.full((EXPORT_BATCH,), 2, dtype=torch.int64),
+        torch.ones(EXPORT_BATCH, dtype=torch.int64),
+        torch.zeros(EXPORT_BATCH, c.state_size),
+        torch.zeros(EXPORT_BATCH, EXPORT_EXCLUDE, dtype=torch.int64),
+    )
+    with torch.no_grad():
+        if exporter == "dynamo":
+            batch = torch.export.Dim(spec.BATCH_AXIS)
+            width = torch.export.Dim(spec.EXCLUDE_AXIS)
+            shapes = {
+                "items": {0: batch},
+                "actions": {0: batch},
+                "state": {0: batch},
+                "exclude": {0: batch, 1: width},
+            }
+            program = torch.onnx.export(
+                graph,
+                args,
+                dynamo=True,
+                input_names=list(spec.STEP_INPUTS),
+                output_names=list(spec.STEP_OUTPUTS),
+                dynamic_shapes=shapes,
+                opset_version=spec.OPSET,
+                optimize=True,
+                verbose=False,
+            )
+            if program is None:
+                raise ExportError("torch.onnx.export returned no program")
+            proto = program.model_proto
+        else:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / spec.STEP_FILE
+                torch.onnx.export(
+                    graph,
+                    args,
+                    str(path),
+                    dynamo=False,
+                    input_names=list(spec.STEP_INPUTS),
+                    output_names=list(spec.STEP_OUTPUTS),
+                    dynamic_axes=spec.STEP_DYNAMIC_AXES,
+                    opset_version=17,
+                )
+                proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    return bytes(proto.SerializeToString())
+
+
+def run_reference(
+    model: RecurrentRecommender, mask: torch.Tensor, inputs: StepInputs, k: int
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Torch reference outputs ``(state, top_items, top_scores, buy)`` and full masked scores."""
+    out = reference_step(
+        model,
+        mask,
+        torch.from_numpy(inputs.items),
+        torch.from_numpy(inputs.actions),
+        torch.from_numpy(inputs.states),
+        torch.from_numpy(inputs.exclude),
+        k,
+    )
+    arrays = tuple(t.numpy() for t in out)
+    return arrays[:4], arrays[4]
+
+
+def run_onnx(session: ort.InferenceSession, inputs: StepInputs) -> tuple[np.ndarray, ...]:
+    """ORT outputs in the order of ``spec.STEP_OUTPUTS``."""
+    feeds = dict(
+        zip(
+            spec.STEP_INPUTS,
+            (inputs.items, inputs.actions, inputs.states, inputs.exclude),
+            strict=True,
+        )
+    )
+    return tuple(session.run(list(spec.STEP_OUTPUTS), feeds))
+
+
+def check_parity(
+    session: ort.InferenceSession,
+    model: RecurrentRecommender,
+    vocab_size: int,
+    k: int,
+    inputs: StepInputs,
+) -> ParityReport:
+    """ORT against torch on ``inputs`` (in chunks); the report holds worst diffs and agreement."""
+    mask = score_mask(model.config.num_items, vocab_size)
+    report = ParityReport()
+    for start in range(0, len(inputs), VERIFY_CHUNK):
+        chunk = inputs.slice(start, start + VERIFY_CHUNK)
+        ref, full = run_reference(model, mask, chunk, k)
+        parity.accumulate(report, ref, run_onnx(session, chunk), full)
+    return report
+
+
+def verify_step(
+    step_onnx: bytes,
+    model: RecurrentRecommender,
+    vocab_size: int,
+    k: int,
+    real: StepInputs | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Check the exported graph on random and real inputs; raise VerificationError on mismatch."""
+    session = create_session(step_onnx, provider="cpu")
+    c = model.config
+    rng = np.random.default_rng(seed)
+    results: dict[str, Any] = {}
+    random_report = ParityReport()
+    mask = score_mask(c.num_items, vocab_size)
+    for batch, width in VERIFY_BATCHES:
+        inputs = parity.random_inputs(rng, batch, c.num_items, c.num_actions, c.state_size, width)
+        ref, full = run_reference(model, mask, inputs, k)
+        parity.accumulate(random_report, ref, run_onnx(session, inputs), full)
+    results["random"] = random_report.to_dict()
+    if real is not None:
+        results["real"] = check_parity(session, model, vocab_size, k, real).to_dict()
+    else:
+        log.warning("no real inputs given: the step graph is verified on random inputs only")
+    results["tolerances"] = {
+        "state_atol": parity.STATE_ATOL,
+        "score_atol": parity.SCORE_ATOL,
+        "buy_atol": parity.BUY_ATOL,
+        "tie_atol": parity.TIE_ATOL,
+    }
+    results["batches"] = [b for b, _ in VERIFY_BATCHES]
+    for name in ("random", "real"):
+        rep = results.get(name)
+        if rep is None:
+            continue
+        log.info("parity (%s): %s", name, rep)
+        bad_numbers = (
+            rep["max_state_diff"] > parity.STATE_ATOL
+            or rep["max_score_diff"] > parity.SCORE_ATOL
+            or rep["max_buy_diff"] > parity.BUY_ATOL
+        )
+        if bad_numbers or rep["agreement"] < 1.0:
+            raise VerificationError(f"ONNX Runtime disagrees with torch on {name} inputs: {rep}")
+    return results
+
+
+def json_safe(data: dict[str, Any]) -> dict[str, Any]:
+    """Round-trip through JSON so tensors or numpy scalars become plain values."""
+    result: dict[str, Any] = orjson.loads(
+        orjson.dumps(data, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    )
+    return result
+
+
+def export_checkpoint(
+    checkpoint: Checkpoint | str | Path,
+    out_dir: str | Path,
+    *,
+    k: int = spec.DEFAULT_K,
+    version: str | None = None,
+    parent: str | None = None,
+    real: StepInputs | None = None,
+    extra_graphs: dict[str, bytes] | None = None,
+    exporter: Exporter = "dynamo",
+    overwrite: bool = False,
+) -> Bundle:
+    """Export, verify and atomically write a bundle; raises before writing if parity fails."""
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.load(checkpoint)
+    model = ckpt.build_model()
+    c, vocab = model.config, ckpt.vocab
+    if vocab.capacity != c.num_items:
+        raise ExportError(f"vocabulary capacity {vocab.capacity} != model rows {c.num_items}")
+    step_onnx = export_step(model, vocab.size, k, exporter)
+    verification = verify_step(step_onnx, model, vocab.size, k, real)
+    vocab_json = vocab.to_json()
+    files = {spec.STEP_FILE: step_onnx, spec.VOCAB_FILE: vocab_json, **(extra_graphs or {})}
+    graphs = {"step": spec.STEP_FILE}
+    for name in extra_graphs or {}:
+        graphs[Path(name).stem.replace(".", "_")] = name
+    fields: dict[str, Any] = {
+        "model_version": version or f"m-{sha256_bytes(step_onnx)[:12]}",
+        "created": utc_now(),
+        "parent_version": parent,
+        "cell": c.cell,
+        "dims": {
+            "state_size": c.state_size,
+            "hidden_dim": c.hidden_dim,
+            "embed_dim": c.embed_dim,
+            "num_items": c.num_items,
+            "vocab_size": vocab.size,
+            "num_actions": c.num_actions,
+        },
+        "k": k,
+        "vocab": {
+            "file": spec.VOCAB_FILE,
+            "sha256": sha256_bytes(vocab_json),
+            "size": vocab.size,
+            "capacity": vocab.capacity,
+        },
+        "graphs": graphs,
+        "metrics": json_safe(ckpt.metrics),
+        "verification": json_safe(verification),
+        "export": {
+            "exporter": exporter,
+            "opset": spec.OPSET,
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": ort.__version__,
+            "inputs": list(spec.STEP_INPUTS),
+            "outputs": list(spec.STEP_OUTPUTS),
+        },
+    }
+    return write_bundle(out_dir, files, fields, overwrite=overwrite)
