@@ -6,10 +6,13 @@ environment anywhere else.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.actions import DEFAULT_ACTION_NAMES
 
 
 class Settings(BaseSettings):
@@ -17,12 +20,95 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="STREAMREC_", frozen=True, extra="forbid")
 
+    # --- Kafka -------------------------------------------------------------------------------
     bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
     )
     app_id: str = Field(
         "streamrec", description="Faust app id: consumer group, table and changelog prefix."
     )
+    events_topic: str = Field(
+        "streamrec-events",
+        description="Input events (JSON), keyed by user id; other keys are repartitioned.",
+    )
+    recommendations_topic: str = Field(
+        "streamrec-recommendations", description="Output recommendations (JSON), keyed by user."
+    )
+    dead_letter_topic: str = Field(
+        "streamrec-dead-letters", description="Invalid input with the reason (JSON)."
+    )
+    partitions: int = Field(
+        4, ge=1, description="Partitions of the topics the worker creates (max useful replicas)."
+    )
+    replication: int = Field(1, ge=1, description="Replication factor of created topics.")
+    create_topics: bool = Field(
+        True, description="Create missing topics on start (existing ones are left as they are)."
+    )
+    commit_interval_s: float = Field(
+        1.0, gt=0, description="How often consumed offsets are committed (after a flush)."
+    )
+    producer_linger_ms: float = Field(
+        2.0, ge=0, description="Producer batching delay: latency vs. throughput."
+    )
+
+    # --- model and state ---------------------------------------------------------------------
+    bundle: Path | None = Field(
+        None, description="Exported model bundle directory (step.onnx, vocab.json, manifest)."
+    )
+    data_dir: Path = Field(
+        Path(".streamrec-data"), description="Local RocksDB state (one directory per app id)."
+    )
+    table_name: str = Field("user-state", description="Faust table of per-user state.")
+    standby_replicas: int = Field(
+        0, ge=0, description="Standby copies of each state partition on other workers."
+    )
+    recent_items: int = Field(
+        50, ge=1, le=255, description="Last N items kept per user (exclusions, re-encoding)."
+    )
+    top_k: int = Field(10, ge=1, le=255, description="Items per recommendation (<= model's k).")
+    exclude_actions: tuple[str, ...] = Field(
+        ("buy",),
+        description="Recent items with these actions are excluded from recommendations.",
+    )
+    unknown_items: Literal["accept", "reject"] = Field(
+        "accept",
+        description="An item missing from the vocabulary: 'accept' (state still updates "
+        "through the UNK row) or 'reject' (dead letter).",
+    )
+    reemit_on_replay: bool = Field(
+        True,
+        description="Answer an already applied (replayed) event with the user's current "
+        "recommendations, so every event gets at least one.",
+    )
+
+    # --- hot path ----------------------------------------------------------------------------
+    batch_max: int = Field(500, ge=1, description="Most events per micro-batch (one ONNX call).")
+    batch_within_s: float = Field(
+        0.01, gt=0, description="Longest wait for a micro-batch to fill, seconds."
+    )
+    onnx_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0: auto).")
+
+    # --- input validation --------------------------------------------------------------------
+    max_payload_bytes: int = Field(4096, ge=64, description="Larger events are dead-lettered.")
+    max_id_length: int = Field(128, ge=1, description="Longest user/item/session/event id.")
+
+    # --- serving -----------------------------------------------------------------------------
+    web_host: str = Field("127.0.0.1", description="Worker HTTP bind address.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Worker HTTP port.")
+    log_level: str = Field("WARNING", description="Worker log level.")
+
+    @field_validator("exclude_actions")
+    @classmethod
+    def _known_actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [a for a in value if a.strip().lower() not in DEFAULT_ACTION_NAMES]
+        if unknown:
+            raise ValueError(f"unknown actions {unknown}")
+        return tuple(a.strip().lower() for a in value)
+
+    @property
+    def repartition_topic(self) -> str:
+        """Internal topic for events whose partition is not their user's."""
+        return f"{self.app_id}-events-by-user"
 
 
 def load_settings(**overrides: Any) -> Settings:
