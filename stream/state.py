@@ -48,9 +48,7 @@ class UserState:
     event_count: int = 0
     last_ts: float = 0.0
     offsets: dict[int, int] = field(default_factory=dict)
-    recent_items: npt.NDArray[np.int32] = field(
-        default_factory=lambda: np.zeros(0, dtype=np.int32)
-    )
+    recent_items: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     recent_actions: npt.NDArray[np.uint8] = field(
         default_factory=lambda: np.zeros(0, dtype=np.uint8)
     )

@@ -31,12 +31,15 @@ class StepOutput(Protocol):
     @property
     def states(self) -> npt.NDArray[np.float32]:
         """New states, (B, S)."""
+
     @property
     def top_items(self) -> npt.NDArray[np.int64]:
         """Best vocabulary rows, (B, K)."""
+
     @property
     def top_scores(self) -> npt.NDArray[np.float32]:
         """Their scores, descending; -inf marks "no item", (B, K)."""
+
     @property
     def buy_prob(self) -> npt.NDArray[np.float32]:
         """Probability that the next action is a buy, (B,)."""
@@ -59,12 +62,15 @@ class Scorer(Protocol):
     @property
     def version(self) -> str:
         """Model version written into states and recommendations."""
+
     @property
     def state_size(self) -> int:
         """Width of a user state."""
+
     @property
     def k(self) -> int:
         """Items returned per row."""
+
     @property
     def vocab(self) -> ItemIndex:
         """External id <-> row."""
@@ -269,9 +275,7 @@ def step_batch(
     return result
 
 
-def _new_state(
-    p: _Pending, state: npt.NDArray[np.float32], version: str, keep: int
-) -> UserState:
+def _new_state(p: _Pending, state: npt.NDArray[np.float32], version: str, keep: int) -> UserState:
     """The user's state after this batch (recent items, offsets and count carried over)."""
     new = [e for e in p.events if e is not None]
     base = p.base

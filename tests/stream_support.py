@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 N_ITEMS = 60
 
 
-def build_tiny_bundle(out: Path, n_items: int = N_ITEMS, version: str = "tiny-1", seed: int = 0) -> Path:
+def build_tiny_bundle(
+    out: Path, n_items: int = N_ITEMS, version: str = "tiny-1", seed: int = 0
+) -> Path:
     """Export a real (untrained, seeded) tiny GRU step bundle with items i0..i{n-1}."""
     import torch
 
@@ -35,7 +37,9 @@ def build_tiny_bundle(out: Path, n_items: int = N_ITEMS, version: str = "tiny-1"
     return out
 
 
-def event_json(user: str, item: str, action: str = "click", ts: float = 1_700_000_000.0, **extra: object) -> bytes:
+def event_json(
+    user: str, item: str, action: str = "click", ts: float = 1_700_000_000.0, **extra: object
+) -> bytes:
     """One input event as the wire format."""
     return orjson.dumps({"user_id": user, "item_id": item, "action": action, "ts": ts, **extra})
 
@@ -50,7 +54,9 @@ def worker_env(bootstrap: str, **settings: object) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], log: Path, args: Iterable[str] = ()) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], log: Path, args: Iterable[str] = ()
+) -> subprocess.Popen[bytes]:
     """Start ``streamrec worker`` as a separate process, logging to ``log``."""
     fh = log.open("ab")
     return subprocess.Popen(

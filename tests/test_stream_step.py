@@ -25,11 +25,17 @@ def model(tiny_bundle: Path) -> ServingModel:
     return ServingModel(StepSession.open(tiny_bundle, provider="cpu", threads=1))
 
 
-def ev(user: str, item: str, offset: int, action: Action = Action.CLICK, partition: int = 0) -> StreamEvent:
-    return StreamEvent(user, item, action, 1_700_000_000.0 + offset, Source("events", partition, offset))
+def ev(
+    user: str, item: str, offset: int, action: Action = Action.CLICK, partition: int = 0
+) -> StreamEvent:
+    return StreamEvent(
+        user, item, action, 1_700_000_000.0 + offset, Source("events", partition, offset)
+    )
 
 
-def test_batch_applies_each_users_events_in_order_with_one_state_per_user(model: ServingModel) -> None:
+def test_batch_applies_each_users_events_in_order_with_one_state_per_user(
+    model: ServingModel,
+) -> None:
     events = [ev("a", "i1", 0), ev("b", "i2", 1), ev("a", "i3", 2), ev("a", "i4", 3)]
     res = step_batch({}, events, model, StepConfig(), NOW)
     assert set(res.states) == {"a", "b"}
@@ -58,7 +64,9 @@ def test_split_batches_equal_one_batch(model: ServingModel) -> None:
     first = step_batch({}, events[:2], model, StepConfig(), NOW).states
     second = step_batch(first, events[2:], model, StepConfig(), NOW).states["a"]
     assert second.event_count == whole.event_count == 5
-    np.testing.assert_allclose(second.state.astype(np.float32), whole.state.astype(np.float32), atol=2e-3)
+    np.testing.assert_allclose(
+        second.state.astype(np.float32), whole.state.astype(np.float32), atol=2e-3
+    )
 
 
 def test_replayed_events_are_not_applied_twice_but_answered(model: ServingModel) -> None:
@@ -68,7 +76,9 @@ def test_replayed_events_are_not_applied_twice_but_answered(model: ServingModel)
     assert res.duplicates == 2
     assert res.states["a"].event_count == 3
     assert [(r.source.offset, r.replayed) for r in res.recommendations] == [
-        (5, True), (6, True), (7, False)
+        (5, True),
+        (6, True),
+        (7, False),
     ]
     # Offsets are per source partition: the same offset elsewhere is a new event.
     other = step_batch(res.states, [ev("a", "i8", 5, partition=1)], model, StepConfig(), NOW)
@@ -85,7 +95,11 @@ def test_bought_items_are_excluded(model: ServingModel) -> None:
     later = step_batch(res.states, [ev("a", "i2", 2)], model, StepConfig(), NOW)
     assert best not in later.recommendations[0].item_ids
     allowed = step_batch(
-        base.states, [ev("a", best, 1, Action.BUY)], model, StepConfig(exclude_actions=frozenset()), NOW
+        base.states,
+        [ev("a", best, 1, Action.BUY)],
+        model,
+        StepConfig(exclude_actions=frozenset()),
+        NOW,
     )
     assert allowed.states["a"].event_count == 2
 
@@ -105,7 +119,9 @@ def test_state_from_another_model_is_reencoded(model: ServingModel) -> None:
     ref = step_batch({}, [ev("a", f"i{n}", n) for n in range(4)], model, StepConfig(), NOW)
     assert again.model_calls == 4 and again.states["a"].event_count == 4
     np.testing.assert_allclose(
-        again.states["a"].state.astype(np.float32), ref.states["a"].state.astype(np.float32), atol=2e-3
+        again.states["a"].state.astype(np.float32),
+        ref.states["a"].state.astype(np.float32),
+        atol=2e-3,
     )
 
 
@@ -144,11 +160,17 @@ SRC = Source("events", 0, 1)
         (b'{"user_id": "u", "item_id": 1.5, "action": "click", "ts": 1}', Reason.WRONG_TYPE),
         (b'{"user_id": "u", "item_id": "i", "action": "teleport", "ts": 1}', Reason.UNKNOWN_ACTION),
         (b'{"user_id": "u", "item_id": "i", "action": "click", "ts": "x"}', Reason.WRONG_TYPE),
-        (b'{"user_id": 123456789012345678901234567890, "item_id": "i", "action": "buy", "ts": 1}',
-         Reason.INVALID_VALUE),
+        (
+            b'{"user_id": 12345678901234567890123456789, "item_id": "i", "action": "buy", "ts": 1}',
+            Reason.INVALID_VALUE,
+        ),
         (b'{"user_id": "", "item_id": "i", "action": "buy", "ts": 1}', Reason.INVALID_VALUE),
-        (b'{"user_id": "u", "item_id": "i", "action": "buy", "ts": 1, "pad": "' + b"x" * 5000 + b'"}',
-         Reason.PAYLOAD_TOO_LARGE),
+        (
+            b'{"user_id": "u", "item_id": "i", "action": "buy", "ts": 1, "pad": "'
+            + b"x" * 5000
+            + b'"}',
+            Reason.PAYLOAD_TOO_LARGE,
+        ),
         (None, Reason.MALFORMED_JSON),
     ],
 )
@@ -161,6 +183,11 @@ def test_bad_events_have_reasons(raw: bytes | None, reason: Reason) -> None:
 def test_good_events_parse_ids_and_timestamps() -> None:
     e = parse_event(event_json("u1", "i1", "pv", ts=1_700_000_000_500), SRC, 4096, 128)
     assert e.ts == 1_700_000_000.5 and e.action is Action.CLICK
-    e = parse_event(b'{"user_id": 7, "item_id": 9, "action": 4, "ts": 1700000000, "session_id": "s"}', SRC, 4096, 128)
+    e = parse_event(
+        b'{"user_id": 7, "item_id": 9, "action": 4, "ts": 1700000000, "session_id": "s"}',
+        SRC,
+        4096,
+        128,
+    )
     assert (e.user_id, e.item_id, e.action, e.session_id) == ("7", "9", Action.BUY, "s")
     assert StreamEvent.from_repartitioned(e.to_json(), 128) == e
