@@ -10,6 +10,7 @@ that differs other than by ties, raises :class:`VerificationError` and nothing i
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,7 +50,11 @@ def export_step(
         torch.zeros(EXPORT_BATCH, c.state_size),
         torch.zeros(EXPORT_BATCH, EXPORT_EXCLUDE, dtype=torch.int64),
     )
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch's exporter warns about its own internals (deprecated size checks, axis naming).
+        warnings.filterwarnings("ignore", category=FutureWarning, module="torch")
+        warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*_check_is_size")
         if exporter == "dynamo":
             batch = torch.export.Dim(spec.BATCH_AXIS)
             width = torch.export.Dim(spec.EXCLUDE_AXIS)

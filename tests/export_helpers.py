@@ -1,0 +1,57 @@
+"""Shared fixtures for the export tests: one small model and one bundle per session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from export.bundle import Bundle
+from export.onnx_export import export_checkpoint
+from models.checkpoint import Checkpoint
+from models.gru import RecurrentConfig, RecurrentRecommender
+from models.vocab import Vocabulary
+
+REAL_DATA = Path("/work/shared/datasets/amazon_beauty_s3rec.txt")
+N_ITEMS = 400
+
+
+def small_checkpoint(cell: str = "gru", seed: int = 0, n_items: int = N_ITEMS) -> Checkpoint:
+    """A random small model over item ids "1".."n_items" (the s3rec file's ids)."""
+    torch.manual_seed(seed)
+    vocab = Vocabulary.build(str(i) for i in range(1, n_items + 1))
+    config = RecurrentConfig(num_items=vocab.capacity, embed_dim=16, hidden_dim=24, cell=cell)  # type: ignore[arg-type]
+    model = RecurrentRecommender(config).eval()
+    with torch.no_grad():  # spread the scores so random models have few near-ties
+        model.item_bias.normal_(0, 1.0)
+        model.item_embedding.weight.normal_(0, 0.5)
+    return Checkpoint(config, model.state_dict(), vocab, metrics={"hr@10": 0.5})
+
+
+@pytest.fixture(scope="session")
+def checkpoint() -> Checkpoint:
+    return small_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(checkpoint: Checkpoint, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    export_checkpoint(checkpoint, out, k=10, version="v1", parent="v0")
+    return out
+
+
+@pytest.fixture
+def bundle_copy(bundle_dir: Path, tmp_path: Path) -> Path:
+    """A private copy that a test may tamper with."""
+    return Path(shutil.copytree(bundle_dir, tmp_path / "copy"))
+
+
+def load_or_skip(path: Path = REAL_DATA) -> Path:
+    if not path.is_file():
+        pytest.skip(f"real data {path} is absent (amazon_beauty_s3rec.txt); real-input test skipped")
+    return path
+
+
+__all__ = ["Bundle", "bundle_copy", "bundle_dir", "checkpoint", "load_or_skip", "small_checkpoint"]
