@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from export.bundle import Bundle
 from export.onnx_export import export_checkpoint
 from models.checkpoint import Checkpoint
 from models.gru import RecurrentConfig, RecurrentRecommender
@@ -50,8 +49,5 @@ def bundle_copy(bundle_dir: Path, tmp_path: Path) -> Path:
 
 def load_or_skip(path: Path = REAL_DATA) -> Path:
     if not path.is_file():
-        pytest.skip(f"real data {path} is absent (amazon_beauty_s3rec.txt); real-input test skipped")
+        pytest.skip(f"real data {path} is absent; real-input test skipped")
     return path
-
-
-__all__ = ["Bundle", "bundle_copy", "bundle_dir", "checkpoint", "load_or_skip", "small_checkpoint"]

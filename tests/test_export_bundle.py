@@ -15,9 +15,12 @@ from export.errors import (
     BundleIncompleteError,
     ManifestError,
 )
-from tests.export_helpers import bundle_copy, bundle_dir, checkpoint  # noqa: F401
+from tests import export_helpers as fx
 
 pytestmark = pytest.mark.unit
+bundle_copy = fx.bundle_copy
+bundle_dir = fx.bundle_dir
+checkpoint = fx.checkpoint
 
 
 def test_manifest_describes_the_bundle(bundle_dir: Path) -> None:
@@ -38,7 +41,7 @@ def test_flipped_byte_is_refused(bundle_copy: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(BundleChecksumError, match="step.onnx"):
+    with pytest.raises(BundleChecksumError, match=r"step\.onnx"):
         load_bundle(bundle_copy)
 
 
@@ -96,7 +99,7 @@ def test_unreadable_manifest_is_refused(bundle_copy: Path) -> None:
 
 def test_unlisted_file_is_refused(bundle_copy: Path) -> None:
     (bundle_copy / "extra.onnx").write_bytes(b"x")
-    with pytest.raises(BundleError, match="extra.onnx"):
+    with pytest.raises(BundleError, match=r"extra\.onnx"):
         load_bundle(bundle_copy)
 
 

@@ -17,9 +17,12 @@ from export.step_graph import reference_step
 from models.checkpoint import Checkpoint
 from models.gru import score_mask
 from models.vocab import RESERVED
-from tests.export_helpers import bundle_dir, checkpoint, load_or_skip, small_checkpoint  # noqa: F401
+from tests import export_helpers as fx
+from tests.export_helpers import load_or_skip, small_checkpoint
 
 pytestmark = pytest.mark.unit
+bundle_dir = fx.bundle_dir
+checkpoint = fx.checkpoint
 
 
 def _compare(session: StepSession, ckpt: Checkpoint, inputs: parity.StepInputs) -> ParityReport:

@@ -11,9 +11,11 @@ import pytest
 from export import spec
 from export.errors import SessionError
 from export.runtime import CPU, StepSession, create_session, gpu_present
-from tests.export_helpers import bundle_dir, checkpoint  # noqa: F401
+from tests import export_helpers as fx
 
 pytestmark = pytest.mark.unit
+bundle_dir = fx.bundle_dir
+checkpoint = fx.checkpoint
 
 
 @pytest.mark.skipif(gpu_present(), reason="this machine has a GPU")
