@@ -87,6 +87,9 @@ class Settings(BaseSettings):
         0.01, gt=0, description="Longest wait for a micro-batch to fill, seconds."
     )
     onnx_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0: auto).")
+    onnx_provider: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="ONNX Runtime provider: CUDA when a GPU is present, else CPU."
+    )
 
     # --- input validation --------------------------------------------------------------------
     max_payload_bytes: int = Field(4096, ge=64, description="Larger events are dead-lettered.")

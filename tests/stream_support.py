@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -86,3 +90,108 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (out / "manifest.json").exists():
         build_tiny_bundle(out)
     return out
+
+
+class Worker:
+    """A ``streamrec worker`` subprocess with its own HTTP port and state directory."""
+
+    def __init__(self, bootstrap: str, log: Path, port: int, **settings: object) -> None:
+        self.port = port
+        self.log = log
+        self.env = worker_env(bootstrap, web_port=port, **settings)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        self.proc = start_worker(self.env, self.log)
+        return self
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {self.proc.returncode}; see {self.log}")
+        try:
+            return self.get("/ready", timeout=1.0)[0] == 200
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout: float = 90.0) -> Worker:
+        wait_until(self.ready, timeout, 0.5, f"worker on :{self.port} to be ready")
+        return self
+
+    def metric(self, name: str) -> float:
+        """Sum of a Prometheus sample family (all labels)."""
+        _, body = self.get("/metrics")
+        total = 0.0
+        for line in body.decode().splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)
+
+
+def read_topic(
+    bootstrap: str, topic: str, until: int, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """All JSON records of ``topic`` from the start, waiting until there are ``until`` of them."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=1000)
+    try:
+        parts = wait_until(lambda: consumer.partitions_for_topic(topic), 30, 0.5, topic)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        out: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < until and time.monotonic() < deadline:
+            for msg in consumer:
+                out.append(orjson.loads(msg.value))
+        return out
+    finally:
+        consumer.close()
+
+
+def produce(
+    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]], rate: float = 0.0
+) -> int:
+    """Send ``(key, value)`` messages (keyed: Kafka's default partitioner), optionally paced."""
+    from kafka import KafkaProducer
+
+    prod = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
+    start = time.perf_counter()
+    n = 0
+    try:
+        for key, value in messages:
+            prod.send(topic, key=key, value=value)
+            n += 1
+            if rate > 0:
+                ahead = n / rate - (time.perf_counter() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+        prod.flush()
+    finally:
+        prod.close()
+    return n

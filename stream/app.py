@@ -1,0 +1,98 @@
+"""The Faust app: topics, the user-state table, the agents and the HTTP views, wired from settings.
+
+``create_app(settings, model, partitions)`` builds everything and registers nothing at
+import time, so tests build apps against their own broker, topics and app ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import faust
+from faust.streams import Stream
+from faust.types import StreamT, TableT, TopicT
+
+from stream.metrics import Metrics
+from stream.processor import BatchProcessor
+from stream.settings import Settings
+from stream.step import ServingModel
+from stream.web import register_views
+
+
+@dataclass
+class StreamApp:
+    """The app with the parts tests and the CLI reach into."""
+
+    app: faust.App
+    table: TableT[bytes, bytes]
+    events: TopicT
+    repartitioned: TopicT
+    processor: BatchProcessor
+    metrics: Metrics
+
+
+def _raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+def create_app(settings: Settings, model: ServingModel, partitions: int) -> StreamApp:
+    """Build the worker's Faust app (``partitions``: the events topic's partition count)."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{b.strip()}" for b in settings.bootstrap.split(",")],
+        store="rocksdb://",
+        datadir=str(settings.data_dir / settings.app_id),
+        topic_partitions=partitions,
+        topic_replication_factor=settings.replication,
+        table_standby_replicas=settings.standby_replicas,
+        broker_commit_interval=settings.commit_interval_s,
+        producer_linger=settings.producer_linger_ms / 1000.0,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        autodiscover=False,
+        stream_buffer_maxsize=max(4096, 2 * settings.batch_max),
+    )
+    events = _raw_topic(app, settings.events_topic, partitions)
+    repartitioned = _raw_topic(app, settings.repartition_topic, partitions)
+    table: TableT[bytes, bytes] = app.Table(
+        settings.table_name,
+        default=None,
+        key_type=bytes,  # bytes types select Faust's "raw" codecs
+        value_type=bytes,
+        partitions=partitions,
+        help="Per-user recurrent state (stream.state encoding).",
+    )
+    metrics = Metrics()
+    processor = BatchProcessor(app, settings, model, table, partitions, metrics)
+
+    # take_events (not take): each value comes with its message (topic, partition, offset).
+    async def direct(stream: StreamT[bytes]) -> None:
+        async for batch in cast(Stream[bytes], stream).take_events(
+            settings.batch_max, within=settings.batch_within_s
+        ):
+            await processor.handle(batch, repartitioned=False)
+
+    async def by_user(stream: StreamT[bytes]) -> None:
+        async for batch in cast(Stream[bytes], stream).take_events(
+            settings.batch_max, within=settings.batch_within_s
+        ):
+            await processor.handle(batch, repartitioned=True)
+
+    app.agent(events, name="apply-events")(direct)
+    app.agent(repartitioned, name="apply-repartitioned")(by_user)
+    register_views(app, table, processor, metrics)
+    return StreamApp(app, table, events, repartitioned, processor, metrics)

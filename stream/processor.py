@@ -1,0 +1,196 @@
+"""One micro-batch from Kafka: validate, route, read state, run the pure step, write, send.
+
+The agent in :mod:`stream.app` is a short loop over ``take_events`` that calls
+:meth:`BatchProcessor.handle`. Between reading states and writing them there is no
+``await``, so two agents of one worker (direct and repartitioned events) never interleave
+on a user.
+
+Ordering for exactly-once state: state writes go to the table (RocksDB + changelog) and
+recommendations to the producer before the batch is acknowledged; Faust flushes the
+producer before it commits offsets. A crash can therefore only replay events whose state
+write may or may not have reached the changelog, and the offsets stored in each user's
+state tell the two cases apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+from faust.streams import _current_event  # the contextvar faust.streams.current_event reads
+from faust.types import AppT, EventT, TableT
+
+from stream.metrics import Metrics
+from stream.schemas import (
+    DeadLetter,
+    InvalidEventError,
+    Source,
+    StreamEvent,
+    parse_event,
+)
+from stream.settings import Settings
+from stream.state import StateDecodeError, UserState, decode_state, encode_state
+from stream.step import ServingModel, StepConfig, step_batch
+
+log = logging.getLogger(__name__)
+
+
+def partition_for_user(user_id: str, partitions: int) -> int:
+    """Kafka's default partitioner on the user id (what producers, Faust and routing use)."""
+    return int(murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def bind_event(event: EventT[bytes]) -> None:
+    """Make ``event`` Faust's current event in this task.
+
+    Faust picks a table key's partition (its RocksDB and changelog partition) from the
+    current event. Inside ``take_events`` the agent task has none, and a batch spans
+    partitions, so each user's read and write is bound to one of that user's own events.
+    """
+    _current_event.set(weakref.ref(event))
+
+
+def step_config(settings: Settings) -> StepConfig:
+    """The pure step's knobs from the settings."""
+    from models.actions import parse_action
+
+    return StepConfig(
+        top_k=settings.top_k,
+        recent_items=settings.recent_items,
+        exclude_actions=frozenset(int(parse_action(a)) for a in settings.exclude_actions),
+        reemit_on_replay=settings.reemit_on_replay,
+        reject_unknown_items=settings.unknown_items == "reject",
+    )
+
+
+@dataclass
+class _Parsed:
+    valid: list[StreamEvent]
+    owner: dict[str, EventT[bytes]]  # user -> a Faust event of that user (partition binding)
+    sent_at: dict[Source, float]  # source -> input message timestamp (end-to-end latency)
+
+
+class BatchProcessor:
+    """Turns batches of Faust events into state writes and output messages."""
+
+    def __init__(
+        self,
+        app: AppT,
+        settings: Settings,
+        model: ServingModel,
+        table: TableT[bytes, bytes],
+        partitions: int,
+        metrics: Metrics,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.model = model
+        self.table = table
+        self.partitions = partitions
+        self.metrics = metrics
+        self.config = step_config(settings)
+        metrics.model.labels(model.version).set(1)
+
+    async def handle(self, events: Sequence[EventT[bytes]], repartitioned: bool) -> None:
+        """Process one micro-batch; never raises for bad input (dead letters instead)."""
+        started = time.perf_counter()
+        self.metrics.batch_size.observe(len(events))
+        parsed = await self._parse(events, repartitioned)
+        if parsed.valid:
+            await self._apply(parsed)
+        self._observe_lag(events)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    async def _parse(self, events: Sequence[EventT[bytes]], repartitioned: bool) -> _Parsed:
+        s = self.settings
+        out = _Parsed([], {}, {})
+        for event in events:
+            msg = event.message
+            here = Source(msg.topic, msg.partition, msg.offset)
+            raw = event.value
+            try:
+                if repartitioned:
+                    ev = StreamEvent.from_repartitioned(raw, s.max_id_length)
+                else:
+                    ev = parse_event(raw, here, s.max_payload_bytes, s.max_id_length)
+            except InvalidEventError as exc:
+                await self._dead_letter(DeadLetter.from_error(raw or b"", here, exc))
+                continue
+            home = partition_for_user(ev.user_id, self.partitions)
+            if home != msg.partition:
+                # Not keyed by user id: forward to the co-partitioned topic, keeping the
+                # original source so replays of the forwarder are still recognised.
+                await self.app.producer.send(
+                    s.repartition_topic, ev.user_id.encode(), ev.to_json(), home, None, None
+                )
+                self.metrics.events.labels("repartitioned").inc()
+                continue
+            out.valid.append(ev)
+            out.owner[ev.user_id] = event
+            out.sent_at[ev.source] = msg.timestamp
+        return out
+
+    async def _apply(self, parsed: _Parsed) -> None:
+        states: dict[str, UserState | None] = {}
+        for user, event in parsed.owner.items():
+            bind_event(event)
+            raw = self.table.get(user.encode())
+            try:
+                states[user] = decode_state(raw) if raw is not None else None
+            except StateDecodeError:
+                log.exception("unreadable state for user %r; starting it afresh", user)
+                states[user] = None
+        t0 = time.perf_counter()
+        result = step_batch(states, parsed.valid, self.model, self.config, time.time())
+        self.metrics.step_seconds.observe(time.perf_counter() - t0)
+        size = 0
+        for user, st in result.states.items():
+            bind_event(parsed.owner[user])
+            data = encode_state(st)
+            size = len(data)
+            self.table[user.encode()] = data
+        if size:
+            self.metrics.users.set(size)
+        producer, topic = self.app.producer, self.settings.recommendations_topic
+        for rec in result.recommendations:
+            await producer.send(topic, rec.user_id.encode(), rec.to_json(), None, None, None)
+        now = time.time()
+        observe = self.metrics.e2e_seconds.observe
+        sent_at = parsed.sent_at
+        for rec in result.recommendations:
+            ts = sent_at.get(rec.source)
+            if ts:
+                observe(max(0.0, now - ts))
+        self.metrics.recommendations.inc(len(result.recommendations))
+        self.metrics.events.labels("replayed").inc(result.duplicates)
+        self.metrics.events.labels("applied").inc(
+            len(parsed.valid) - result.duplicates - len(result.rejected)
+        )
+        for ev, err in result.rejected:
+            raw = ev.to_json()
+            await self._dead_letter(DeadLetter.from_error(raw, ev.source, err))
+
+    async def _dead_letter(self, letter: DeadLetter) -> None:
+        self.metrics.events.labels("dead_letter").inc()
+        self.metrics.dead_letters.labels(letter.reason.value).inc()
+        await self.app.producer.send(
+            self.settings.dead_letter_topic, None, letter.to_json(), None, None, None
+        )
+
+    def _observe_lag(self, events: Sequence[EventT[bytes]]) -> None:
+        last: dict[Any, int] = {}
+        for event in events:
+            last[event.message.tp] = event.message.offset
+        consumer = self.app.consumer
+        for tp, offset in last.items():
+            try:
+                high = consumer.highwater(tp)
+            except (KeyError, AssertionError):
+                continue
+            if high is not None:
+                self.metrics.lag.labels(str(tp.partition)).set(max(0, high - offset - 1))

@@ -1,0 +1,60 @@
+"""Run one worker process: load the model, make sure the topics exist, start Faust."""
+
+from __future__ import annotations
+
+import logging
+
+from stream.settings import Settings
+from stream.step import ServingModel
+
+log = logging.getLogger(__name__)
+
+
+class WorkerConfigError(RuntimeError):
+    """Raised when the worker cannot start with the given settings."""
+
+
+def load_model(settings: Settings) -> ServingModel:
+    """Open and verify the bundle named by the settings (ONNX Runtime, no torch)."""
+    from export.runtime import StepSession
+
+    if settings.bundle is None:
+        raise WorkerConfigError("no model bundle: set STREAMREC_BUNDLE or pass --bundle")
+    session = StepSession.open(
+        settings.bundle,
+        provider=settings.onnx_provider,
+        threads=settings.onnx_threads or None,
+        spin=False,  # spinning ORT threads would starve the event loop on small machines
+    )
+    return ServingModel(session)
+
+
+def run_worker(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM (blocking)."""
+    import faust
+
+    from stream.app import create_app
+    from stream.topics import ensure_topics, partition_count
+
+    model = load_model(settings)
+    if settings.create_topics:
+        partitions = ensure_topics(settings)
+    else:
+        found = partition_count(settings, settings.events_topic)
+        if found is None:
+            raise WorkerConfigError(f"topic {settings.events_topic} does not exist")
+        partitions = found
+    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+    stream_app = create_app(settings, model, partitions)
+    log.warning(
+        "worker %s: model %s, %d partitions, http://%s:%d",
+        settings.app_id,
+        model.version,
+        partitions,
+        settings.web_host,
+        settings.web_port,
+    )
+    worker = faust.Worker(
+        stream_app.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
+    )
+    worker.execute_from_commandline()
