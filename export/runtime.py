@@ -104,6 +104,34 @@ def create_session(
     return session
 
 
+class GraphRunner:
+    """Runs a session on numpy feeds; on CUDA through I/O binding, outputs allocated on device."""
+
+    def __init__(self, session: ort.InferenceSession, outputs: tuple[str, ...]) -> None:
+        self.session = session
+        self.outputs = list(outputs)
+        cuda = session.get_providers()[0] == CUDA
+        self._binding = session.io_binding() if cuda else None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Outputs in the order given at construction, as host numpy arrays."""
+        if self._binding is None:
+            result: list[np.ndarray] = self.session.run(self.outputs, feeds)
+            return result
+        binding = self._binding
+        binding.clear_binding_inputs()
+        binding.clear_binding_outputs()
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, value)
+        for name in self.outputs:
+            binding.bind_output(name, "cuda")
+        binding.synchronize_inputs()
+        self.session.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+        copied: list[np.ndarray] = binding.copy_outputs_to_cpu()
+        return copied
+
+
 @dataclass(frozen=True)
 class StepResult:
     """One batch of step outputs, numpy on the host."""
@@ -134,7 +162,7 @@ class StepSession:
         )
         self.provider = self.session.get_providers()[0]
         self._check_signature()
-        self._binding = self.session.io_binding() if self.provider == CUDA else None
+        self.runner = GraphRunner(self.session, STEP_OUTPUTS)
         if warmup:
             for batch in WARMUP_BATCHES:
                 self.run(
@@ -196,27 +224,8 @@ class StepSession:
                 else np.ascontiguousarray(exclude, np.int64).reshape(batch, -1)
             ),
         }
-        if self._binding is None:
-            out = self.session.run(list(STEP_OUTPUTS), feeds)
-        else:
-            out = self._run_bound(feeds)
+        out = self.runner.run(feeds)
         return StepResult(states=out[0], top_items=out[1], top_scores=out[2], buy_prob=out[3])
-
-    def _run_bound(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """CUDA path: inputs copied once to the device, outputs allocated there by ORT."""
-        binding = self._binding
-        assert binding is not None
-        binding.clear_binding_inputs()
-        binding.clear_binding_outputs()
-        for name, value in feeds.items():
-            binding.bind_cpu_input(name, value)
-        for name in STEP_OUTPUTS:
-            binding.bind_output(name, "cuda")
-        binding.synchronize_inputs()
-        self.session.run_with_iobinding(binding)
-        binding.synchronize_outputs()
-        result: list[np.ndarray] = binding.copy_outputs_to_cpu()
-        return result
 
     def _check_signature(self) -> None:
         names_in = tuple(i.name for i in self.session.get_inputs())

@@ -1,10 +1,10 @@
 """The torch modules that are exported, and the plain torch reference they are checked against.
 
 :class:`StepGraph` wraps a trained model's per-event step with what serving needs in-graph:
-the score mask (PAD/UNK/unassigned rows), the per-user exclusions and the top-K. Constants are
-folded before export (item vectors pre-transposed, bias and mask summed) so the scoring is one
-GEMM. :func:`reference_step` is the same computation written directly on ``model.step``; the
-verifier holds the ONNX graph to it.
+the score mask (PAD/UNK/unassigned rows), the per-user exclusions and the top-K. The item bias
+and the mask are folded into one constant so the scoring is one GEMM against the (tied) item
+embedding table, stored once in the graph. :func:`reference_step` is the same computation
+written directly on ``model.step``; the verifier holds the ONNX graph to it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from models.gru import RecurrentRecommender, score_mask
 class StepGraph(nn.Module):
     """One event per user -> (state_out, top_items, top_scores, buy_prob); see export.spec."""
 
-    item_vectors_t: Tensor
     score_bias: Tensor
 
     def __init__(self, model: RecurrentRecommender, vocab_size: int, k: int) -> None:
@@ -26,9 +25,7 @@ class StepGraph(nn.Module):
         self.model = model.eval()
         self.k = k
         with torch.no_grad():
-            weights = model.output_weights().detach()  # (N, D)
             bias = model.item_bias.detach() + score_mask(model.config.num_items, vocab_size)
-        self.register_buffer("item_vectors_t", weights.T.contiguous())  # (D, N)
         self.register_buffer("score_bias", bias)  # (N,), -inf on masked rows
 
     def forward(
@@ -38,7 +35,8 @@ class StepGraph(nn.Module):
         out, new_state = self.model.encode(items.unsqueeze(1), actions.unsqueeze(1), state)
         last = out[:, 0]  # (B, H)
         query = self.model.project(last)  # (B, D)
-        scores = torch.addmm(self.score_bias, query, self.item_vectors_t)  # (B, N)
+        # (B, N); Gemm with transB on the embedding rows, so tied weights are stored once.
+        scores = nn.functional.linear(query, self.model.output_weights(), self.score_bias)
         scores = scores.scatter(1, exclude, float("-inf"))
         top_scores, top_items = torch.topk(scores, self.k, dim=1)
         buy_prob = torch.sigmoid(self.model.buy_logit(last))
