@@ -175,7 +175,11 @@ def read_topic(
 
 
 def produce(
-    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]], rate: float = 0.0
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes]],
+    rate: float = 0.0,
+    positions: list[tuple[int, int]] | None = None,
 ) -> int:
     """Send ``(key, value)`` messages (keyed: Kafka's default partitioner), optionally paced."""
     from kafka import KafkaProducer
@@ -185,7 +189,9 @@ def produce(
     n = 0
     try:
         for key, value in messages:
-            prod.send(topic, key=key, value=value)
+            fut = prod.send(topic, key=key, value=value)
+            if positions is not None:
+                fut.add_callback(lambda md: positions.append((md.partition, md.offset)))
             n += 1
             if rate > 0:
                 ahead = n / rate - (time.perf_counter() - start)
