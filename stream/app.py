@@ -54,6 +54,8 @@ def create_app(settings: Settings, model: ServingModel, partitions: int) -> Stre
         topic_replication_factor=settings.replication,
         table_standby_replicas=settings.standby_replicas,
         broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         producer_linger=settings.producer_linger_ms / 1000.0,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",

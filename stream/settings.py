@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(
         1.0, gt=0, description="How often consumed offsets are committed (after a flush)."
     )
+    session_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Consumer group session timeout: how soon a dead worker's partitions move.",
+    )
     producer_linger_ms: float = Field(
         2.0, ge=0, description="Producer batching delay: latency vs. throughput."
     )
