@@ -115,8 +115,11 @@ def clean(
     last_ts: dict[str, float] = {}
     for order, row in enumerate(rows):
         report.rows += 1
-        if _blank(row.user_id) or _blank(row.item_id) or _blank(row.ts) or (
-            _blank(row.action) and default_action is None
+        if (
+            _blank(row.user_id)
+            or _blank(row.item_id)
+            or _blank(row.ts)
+            or (_blank(row.action) and default_action is None)
         ):
             report.missing += 1
             report.note(row.line, "missing field")
@@ -137,9 +140,7 @@ def clean(
                 if action is None:
                     report.unknown_action += 1
                     name = _text(row.action)
-                    report.unknown_action_names[name] = (
-                        report.unknown_action_names.get(name, 0) + 1
-                    )
+                    report.unknown_action_names[name] = report.unknown_action_names.get(name, 0) + 1
                     report.note(row.line, f"unknown action {name!r}")
                     continue
         assert action is not None

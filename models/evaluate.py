@@ -35,20 +35,22 @@ class Scorer(Protocol):
 
 def history_batches(
     split: Split, targets: Targets, max_len: int, batch_size: int
-) -> list[tuple[slice, np.ndarray, np.ndarray, np.ndarray]]:
-    """Batches of right-padded histories ``(slice of targets, items, actions, lengths)``."""
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Batches of right-padded histories ``(indices into targets, items, actions, lengths)``."""
     out = []
     data = split.data
+    # Similar history lengths share a batch, so little time is spent on padding.
+    order = np.argsort(np.minimum(targets.pos, max_len), kind="stable")
     for start in range(0, len(targets), batch_size):
-        sl = slice(start, min(start + batch_size, len(targets)))
-        users, pos = targets.user[sl], targets.pos[sl]
+        chosen = order[start : start + batch_size]
+        users, pos = targets.user[chosen], targets.pos[chosen]
         items, lengths = pad_right(
             [data.items[u][:p] for u, p in zip(users, pos, strict=True)], max_len
         )
         actions, _ = pad_right(
             [data.actions[u][:p] for u, p in zip(users, pos, strict=True)], max_len
         )
-        out.append((sl, items, actions, lengths))
+        out.append((chosen, items, actions, lengths))
     return out
 
 
@@ -109,10 +111,10 @@ def buy_metrics(
     if labels.all() or not labels.any():
         log.info("buy metrics skipped: the %s labels hold a single class", which)
         return {}
-    probs: list[np.ndarray] = []
-    for _, items, actions, lengths in history_batches(split, targets, scorer.max_len, batch_size):
+    probs = np.zeros(len(labels))
+    for sl, items, actions, lengths in history_batches(split, targets, scorer.max_len, batch_size):
         _, buy = scorer.score(items, actions, lengths)
         assert buy is not None
-        probs.append(np.asarray(buy, dtype=np.float64))
-    found = binary_metrics(labels, np.concatenate(probs))
+        probs[sl] = np.asarray(buy, dtype=np.float64)
+    found = binary_metrics(labels, probs)
     return {f"buy_{k}": v for k, v in found.items()}

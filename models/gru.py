@@ -107,6 +107,10 @@ class RecurrentRecommender(nn.Module):
         out, rnn_state = self.rnn(x, self._split(state))
         return out, self._join(rnn_state)
 
+    def hidden(self, items: Tensor, actions: Tensor) -> Tensor:
+        """Outputs ``(batch, time, hidden)`` from a zero state (right padding is harmless)."""
+        return self.encode(items, actions)[0]
+
     def output_weights(self) -> Tensor:
         """Item vectors used for scoring, ``(num_items, embed_dim)``."""
         emb = self.output_embedding if self.output_embedding is not None else self.item_embedding
@@ -117,6 +121,13 @@ class RecurrentRecommender(nn.Module):
         q = self.project(self.output_dropout(outputs))
         logits: Tensor = q @ self.output_weights().T + self.item_bias
         return logits
+
+    def score_rows(self, outputs: Tensor, rows: Tensor) -> Tensor:
+        """Scores of chosen rows only: ``(M, H)``, ``(M, C)`` -> ``(M, C)`` (sampled softmax)."""
+        q = self.project(self.output_dropout(outputs))  # (M, E)
+        w = self.output_weights()[rows]  # (M, C, E)
+        scores: Tensor = torch.einsum("me,mce->mc", q, w) + self.item_bias[rows]
+        return scores
 
     def buy_logit(self, outputs: Tensor) -> Tensor:
         """Logit that the next action is a buy, ``(...)``."""

@@ -90,9 +90,9 @@ def load_events(
     return clean(rows, action_names, default_action, ts_unit, k_core)
 
 
-def _mapped(records: Iterator[tuple[int, Mapping[str, object]]], cols: ColumnMap) -> Iterator[
-    RawEvent
-]:
+def _mapped(
+    records: Iterator[tuple[int, Mapping[str, object]]], cols: ColumnMap
+) -> Iterator[RawEvent]:
     required = [cols.user, cols.item, cols.ts] + ([cols.action] if cols.action else [])
     checked = False
     for line, rec in records:

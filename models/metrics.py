@@ -56,7 +56,7 @@ def target_ranks(
     ``exclude (B, N)`` bool marks items that are never ranked (history, padding, unknown).
     An excluded target gets ``MISS`` as its ``better`` count.
     """
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores)
     rows = np.arange(len(targets))
     target_score = scores[rows, targets][:, None]
     valid = np.ones_like(scores, dtype=bool) if exclude is None else ~exclude

@@ -118,8 +118,7 @@ def generate_events(
 
     ``options`` are any other :class:`SyntheticConfig` fields (e.g. ``sequential=0.8``).
     """
-    cfg = SyntheticConfig(n_users=n_users, n_items=n_items, n_events=n_events, seed=seed,
-                          **options)  # type: ignore[arg-type]
+    cfg = SyntheticConfig(n_users=n_users, n_items=n_items, n_events=n_events, seed=seed, **options)  # type: ignore[arg-type]
     return simulate(cfg)
 
 
@@ -138,8 +137,10 @@ def simulate(cfg: SyntheticConfig) -> list[Event]:
     budgets = rng.multinomial(cfg.n_events, activity / activity.sum())
     events: list[Event] = []
     for u in range(cfg.n_users):
-        interests = rng.dirichlet(np.full(cfg.n_topics, cfg.topic_concentration), size=1 + int(
-            budgets[u] / cfg.mean_session_events * 2))
+        interests = rng.dirichlet(
+            np.full(cfg.n_topics, cfg.topic_concentration),
+            size=1 + int(budgets[u] / cfg.mean_session_events * 2),
+        )
         events.extend(_simulate_user(cfg, catalog, fast, u, int(budgets[u]), span, interests))
     events.sort(key=lambda e: (e.ts, e.user_id))
     return events
@@ -215,8 +216,9 @@ def _next_item(
         if pick >= 0 and catalog.release_list[pick] <= now:
             return pick
     for _ in range(4):  # a topic may have nothing released yet; try a few
-        topic = min(bisect.bisect_left(cum_interests, rnd.random() * cum_interests[-1]),
-                    cfg.n_topics - 1)
+        topic = min(
+            bisect.bisect_left(cum_interests, rnd.random() * cum_interests[-1]), cfg.n_topics - 1
+        )
         item = catalog.sample_in_topic(rnd, topic, now)
         if item >= 0:
             return item

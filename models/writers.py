@@ -25,9 +25,7 @@ def infer_format(path: str | Path) -> WriteFormat:
     return "jsonl" if suffix in {".jsonl", ".ndjson", ".json"} else "csv"
 
 
-def write_events(
-    events: Iterable[Event], path: str | Path, fmt: WriteFormat | None = None
-) -> int:
+def write_events(events: Iterable[Event], path: str | Path, fmt: WriteFormat | None = None) -> int:
     """Write ``events`` to ``path`` (format from the suffix unless given); returns the count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
