@@ -123,11 +123,9 @@ class RecurrentRecommender(nn.Module):
         return logits
 
     def score_rows(self, outputs: Tensor, rows: Tensor) -> Tensor:
-        """Scores of chosen rows only: ``(M, H)``, ``(M, C)`` -> ``(M, C)`` (sampled softmax)."""
+        """Scores of some rows only (sampled softmax): shared ``(C,)`` or per-output ``(M, C)``."""
         q = self.project(self.output_dropout(outputs))  # (M, E)
-        w = self.output_weights()[rows]  # (M, C, E)
-        scores: Tensor = torch.einsum("me,mce->mc", q, w) + self.item_bias[rows]
-        return scores
+        return _score_rows(q, self.output_weights(), self.item_bias, rows)
 
     def buy_logit(self, outputs: Tensor) -> Tensor:
         """Logit that the next action is a buy, ``(...)``."""
@@ -146,6 +144,15 @@ class RecurrentRecommender(nn.Module):
         out, new_state = self.encode(item.unsqueeze(1), action.unsqueeze(1), state)
         last = out[:, 0]
         return self.item_logits(last), torch.sigmoid(self.buy_logit(last)), new_state
+
+
+def _score_rows(q: Tensor, weights: Tensor, bias: Tensor, rows: Tensor) -> Tensor:
+    """``q (M, E)`` against ``weights[rows]``: shared ``(C,)`` rows or per-output ``(M, C)``."""
+    if rows.dim() == 1:
+        shared: Tensor = q @ weights[rows].T + bias[rows]
+        return shared
+    per_row: Tensor = torch.einsum("me,mce->mc", q, weights[rows]) + bias[rows]
+    return per_row
 
 
 def score_mask(num_items: int, vocab_size: int) -> Tensor:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from models.actions import NUM_ACTIONS, Action
+from models.gru import _score_rows
 from models.vocab import PAD
 
 
@@ -101,10 +102,8 @@ class SASRecRecommender(nn.Module):
         return logits
 
     def score_rows(self, outputs: Tensor, rows: Tensor) -> Tensor:
-        """Scores of chosen rows only: ``(M, D)``, ``(M, C)`` -> ``(M, C)`` (sampled softmax)."""
-        w = self.output_weights()[rows]  # (M, C, D)
-        scores: Tensor = torch.einsum("md,mcd->mc", outputs, w) + self.item_bias[rows]
-        return scores
+        """Scores of some rows only: shared rows ``(C,)`` or per-output rows ``(M, C)``."""
+        return _score_rows(outputs, self.output_weights(), self.item_bias, rows)
 
     def buy_logit(self, outputs: Tensor) -> Tensor:
         """``(..., D)`` -> logit that the next action is a buy ``(...)``."""

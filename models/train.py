@@ -236,9 +236,8 @@ def _item_loss(
     # logQ correction a constant, so it drops out; a negative equal to the target is masked.
     valid_rows = torch.nonzero(torch.isfinite(mask)).squeeze(1)
     pick = valid_rows[torch.randint(len(valid_rows), (negatives,), device=out.device)]
-    cand = torch.cat([targets.unsqueeze(1), pick.expand(len(targets), -1)], dim=1)  # (M, 1+n)
-    chosen = model.score_rows(out, cand)
-    clash = torch.zeros_like(cand, dtype=torch.bool)
-    clash[:, 1:] = cand[:, 1:] == targets.unsqueeze(1)
-    chosen = chosen.masked_fill(clash, -1e9)
-    return F.cross_entropy(chosen, torch.zeros(len(targets), dtype=torch.long, device=out.device))
+    positive = model.score_rows(out, targets.unsqueeze(1))  # (M, 1)
+    negative = model.score_rows(out, pick)  # (M, n)
+    negative = negative.masked_fill(pick.unsqueeze(0) == targets.unsqueeze(1), -1e9)
+    logits = torch.cat([positive, negative], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=out.device))
