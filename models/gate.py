@@ -155,9 +155,7 @@ def prequential(
     }
 
 
-def decide(
-    candidate: dict[str, float], serving: dict[str, float], cfg: GateConfig
-) -> GateDecision:
+def decide(candidate: dict[str, float], serving: dict[str, float], cfg: GateConfig) -> GateDecision:
     """Promote when no metric is worse than the serving one beyond the tolerances."""
     k = cfg.k
     if candidate.get("events", 0.0) < cfg.min_events:

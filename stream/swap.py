@@ -1,0 +1,122 @@
+"""Hot swap in a running worker: switch the processor's model between batches.
+
+The model watcher prepares the new model in its thread; :func:`attach_hot_swap` forwards it to
+the event loop with ``call_soon_threadsafe``, and :func:`apply_swap` then replaces the
+processor's model. The processor reads its model once per batch and never awaits between
+reading states, stepping and writing them, so a batch runs entirely on one model and the next
+one on the other: nothing is dropped and nothing waits for a load. States written by the old
+model carry its version; the pure step re-encodes them from the user's stored recent items
+with the new model the next time that user appears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from stream.distribution import ServingRecord
+from stream.model_watcher import Loader, ModelWatcher
+from stream.step import ServingModel
+
+log = logging.getLogger(__name__)
+
+
+class Swappable(Protocol):
+    """What a swap needs from the batch processor."""
+
+    model: ServingModel
+    metrics: Any  # stream.metrics.Metrics (its ``model`` gauge is labelled by version)
+
+
+class SwapMetrics:
+    """Promotion history and swap timing, in the worker's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.swaps = Counter(
+            "streamrec_model_swaps", "Model switches by cause.", ["cause"], registry=registry
+        )
+        self.failures = Counter(
+            "streamrec_model_refused", "Announced versions this worker refused.", registry=registry
+        )
+        self.latency = Gauge(
+            "streamrec_model_promotion_latency_seconds",
+            "Last swap: from the serving record's time to the switch in this worker.",
+            registry=registry,
+        )
+        self.serving_since = Gauge(
+            "streamrec_model_serving_since_seconds",
+            "Unix time the serving model was switched in.",
+            registry=registry,
+        )
+
+
+@dataclass
+class SwapEvent:
+    """One switch, as seen by this worker."""
+
+    old: str
+    new: str
+    cause: str
+    latency_s: float
+
+
+def apply_swap(
+    processor: Swappable, model: ServingModel, record: ServingRecord, metrics: SwapMetrics
+) -> SwapEvent:
+    """Replace the processor's model (runs on the event loop, between batches)."""
+    old = processor.model.version
+    processor.model = model
+    gauge = processor.metrics.model
+    with contextlib.suppress(KeyError):
+        gauge.remove(old)
+    gauge.labels(model.version).set(1)
+    now = time.time()
+    latency = max(0.0, now - record.at)
+    metrics.swaps.labels(record.cause).inc()
+    metrics.latency.set(latency)
+    metrics.serving_since.set(now)
+    log.warning(
+        "serving %s (was %s, %s, %.2f s after it was announced)",
+        model.version,
+        old,
+        record.cause,
+        latency,
+    )
+    return SwapEvent(old, model.version, record.cause, latency)
+
+
+def initial_model(
+    bootstrap: str, topic: str, models_dir: Path, loader: Loader
+) -> tuple[ModelWatcher, ServingModel | None]:
+    """A caught-up watcher and the serving version's model (None when none is announced)."""
+    from stream.distribution import ensure_models_topic
+
+    ensure_models_topic(bootstrap, topic)
+    watcher = ModelWatcher(bootstrap, topic, models_dir, loader)
+    return watcher, watcher.catch_up()
+
+
+def attach_hot_swap(app: Any, processor: Swappable, watcher: ModelWatcher) -> SwapMetrics:
+    """Start ``watcher`` when the Faust ``app`` starts; swaps reach ``processor`` on its loop."""
+    metrics = SwapMetrics(processor.metrics.registry)
+    watcher.on_failure = lambda _version, _reason: metrics.failures.inc()
+    if watcher.current is not None:
+        metrics.serving_since.set(time.time())
+
+    async def start_model_watcher() -> None:
+        loop = asyncio.get_running_loop()
+
+        def ready(model: ServingModel, record: ServingRecord) -> None:
+            loop.call_soon_threadsafe(apply_swap, processor, model, record, metrics)
+
+        watcher.start(ready)
+
+    app.task(start_model_watcher)
+    return metrics
