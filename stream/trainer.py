@@ -158,14 +158,14 @@ class Trainer:
                 continue
             if not was_active:
                 log.warning("trainer lease acquired; this instance trains")
-                self._take_over()
+                self.take_over()
                 was_active = True
             self.poll_once()
             if self.due():
                 self.run_round()
 
     # --- pieces (public so tests and the benchmark drive them step by step) ------------------
-    def _take_over(self) -> None:
+    def take_over(self) -> None:
         """Load the serving checkpoint (or bootstrap one) and start the events `window_s` back."""
         self.sync_models()
         if self.serving is None and self.s.checkpoint is not None:
@@ -229,9 +229,9 @@ class Trainer:
         elapsed = time.monotonic() - self.last_round
         return elapsed >= self.s.train_every_s and self.new_events >= self.s.min_new_events
 
-    def bootstrap(self, checkpoint: Checkpoint) -> str:
+    def bootstrap(self, checkpoint: Checkpoint, version: str | None = None) -> str:
         """Export, publish and serve a first model (when the topic has none)."""
-        version = f"{self.s.app_id}-{time.strftime('%Y%m%dT%H%M%S')}-0"
+        version = version or f"{self.s.app_id}-{time.strftime('%Y%m%dT%H%M%S')}-0"
         self._promote(checkpoint, version, None, "bootstrap", {}, cause="bootstrap")
         return version
 

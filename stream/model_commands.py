@@ -1,0 +1,140 @@
+"""`streamrec trainer` and `streamrec model list|rollback|publish` (registered by stream.cli).
+
+Heavy imports (torch, kafka, onnxruntime) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from stream.trainer_settings import TrainerSettings, load_trainer_settings
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (STREAMREC_BOOTSTRAP)")
+    p.add_argument("--app-id", dest="app_id", help="deployment id (STREAMREC_APP_ID)")
+    p.add_argument("--models-topic", dest="models_topic", help="models topic")
+
+
+def _settings(args: argparse.Namespace, *names: str) -> TrainerSettings:
+    fields = ("bootstrap", "app_id", "models_topic", *names)
+    return load_trainer_settings(**{n: getattr(args, n, None) for n in fields})
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add the trainer and model-management subcommands."""
+    t = sub.add_parser(
+        "trainer",
+        help="fine-tune on the live stream, gate, promote (one active per deployment)",
+        description="Reads the events topic into a bounded window and, every T seconds or N "
+        "events, fine-tunes the serving model, gates it on the newest slice and publishes "
+        "it to the models topic when not worse. Safe to run twice: only the holder of the "
+        "trainer lease acts. Every setting also reads STREAMREC_* (stream/trainer_settings.py).",
+    )
+    _common(t)
+    t.add_argument("--events-topic", dest="events_topic", help="input events topic")
+    t.add_argument("--checkpoint", type=Path, help="start from this when no version exists")
+    t.add_argument("--work-dir", dest="work_dir", type=Path, help="local version copies")
+    t.add_argument("--train-every-s", dest="train_every_s", type=float, help="round period")
+    t.add_argument("--train-every-events", dest="train_every_events", type=int)
+    t.add_argument("--window-events", dest="window_events", type=int)
+    t.add_argument("--window-s", dest="window_s", type=float)
+    t.set_defaults(handler=_trainer)
+
+    m = sub.add_parser("model", help="list, roll back or publish model versions")
+    msub = m.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    ls = msub.add_parser("list", help="versions with their gate metrics, and the history")
+    _common(ls)
+    ls.set_defaults(handler=_list)
+    rb = msub.add_parser("rollback", help="make an earlier promoted version serving again")
+    _common(rb)
+    rb.add_argument("version")
+    rb.set_defaults(handler=_rollback)
+    pub = msub.add_parser("publish", help="export a checkpoint and make it serving")
+    _common(pub)
+    pub.add_argument("checkpoint", type=Path)
+    pub.add_argument("--version", help="version name (default: derived from the time)")
+    pub.set_defaults(handler=_publish)
+
+
+def _trainer(args: argparse.Namespace) -> int:
+    from stream.trainer import Trainer
+
+    names = ("events_topic", "checkpoint", "work_dir", "train_every_s", "train_every_events")
+    settings = _settings(args, *names, "window_events", "window_s")
+    trainer = Trainer(settings)
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    trainer.open()
+    try:
+        trainer.run(stop=lambda: bool(stopping))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        trainer.close()
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-"
+
+
+def _list(args: argparse.Namespace) -> int:
+    from stream.distribution import read_catalog
+
+    s = _settings(args)
+    cat = read_catalog(s.bootstrap, s.models_topic)
+    k = f"HR@{s.gate_k}"
+    print(f"{'version':40} {'status':9} {k + ' cand':>11} {'serving':>8} {'AUC':>7}  reason")
+    for v in sorted(cat.versions.values(), key=lambda r: r.created):
+        cand = v.gate.get("candidate") or {}
+        serv = v.gate.get("serving") or {}
+        mark = "*" if v.version == cat.serving else " "
+        print(
+            f"{mark}{v.version:39} {v.status:9} {_fmt(cand.get(k)):>11} "
+            f"{_fmt(serv.get(k)):>8} {_fmt(cand.get('buy_AUC')):>7}  {v.reason[:80]}"
+        )
+    print("\nhistory:")
+    for h in cat.history:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.at))
+        print(f"  {when}  {h.cause:9}  {h.version}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from stream.distribution import DistributionError, ModelPublisher, read_catalog
+
+    s = _settings(args)
+    cat = read_catalog(s.bootstrap, s.models_topic)
+    try:
+        cat.archive(args.version)  # promoted, complete, checksums intact
+    except DistributionError as exc:
+        print(f"cannot roll back: {exc}", file=sys.stderr)
+        return 1
+    publisher = ModelPublisher(s.bootstrap, s.models_topic)
+    try:
+        publisher.serve(args.version, "rollback")
+    finally:
+        publisher.close()
+    print(f"serving {args.version} (was {cat.serving})", file=sys.stderr)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from models.checkpoint import Checkpoint
+    from stream.trainer import Trainer
+
+    s = _settings(args)
+    trainer = Trainer(s)
+    trainer.open()
+    try:
+        version = trainer.bootstrap(Checkpoint.load(args.checkpoint), args.version)
+    finally:
+        trainer.close()
+    print(f"published and serving {version}", file=sys.stderr)
+    return 0
