@@ -40,8 +40,9 @@ def register_bench(sub: argparse._SubParsersAction[Any]) -> None:
     b.add_argument("--data", type=Path, default=DATASET, help="Taobao CSV to replay")
     b.add_argument("--generated", action="store_true", help="use generated events instead")
     b.add_argument("--events", type=int, default=0, help="events to replay (0: all)")
+    b.add_argument("--latency-seconds", type=float, default=20.0, help="latency phase length")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
-    b.add_argument("--profile", type=Path, help="write a py-spy/cProfile profile of the worker")
+    b.add_argument("--profile", type=Path, help="run the worker under cProfile, write here")
     b.set_defaults(handler=_bench_stream)
 
 

@@ -87,9 +87,9 @@ class Settings(BaseSettings):
     )
 
     # --- hot path ----------------------------------------------------------------------------
-    batch_max: int = Field(500, ge=1, description="Most events per micro-batch (one ONNX call).")
+    batch_max: int = Field(256, ge=1, description="Most events per micro-batch (one ONNX call).")
     batch_within_s: float = Field(
-        0.01, gt=0, description="Longest wait for a micro-batch to fill, seconds."
+        0.02, gt=0, description="Longest wait for a micro-batch to fill, seconds."
     )
     onnx_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0: auto).")
     onnx_provider: Literal["auto", "cpu", "cuda"] = Field(

@@ -31,8 +31,6 @@ def load_model(settings: Settings) -> ServingModel:
 
 def run_worker(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (blocking)."""
-    import faust
-
     from stream.app import create_app
     from stream.topics import ensure_topics, partition_count
 
@@ -54,7 +52,24 @@ def run_worker(settings: Settings) -> None:
         settings.web_host,
         settings.web_port,
     )
-    worker = faust.Worker(
+    worker = _quiet_worker_class()(
         stream_app.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
     )
     worker.execute_from_commandline()
+
+
+def _quiet_worker_class() -> type:
+    import faust
+
+    class QuietWorker(faust.Worker):  # type: ignore[misc]
+        """A Faust worker whose root logger really has the configured level.
+
+        mode leaves the root logger at DEBUG (only its handler filters), so every debug call
+        on the hot path (aiokafka, faust) would build a LogRecord.
+        """
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            logger.setLevel(level)
+            super().on_setup_root_logger(logger, level)
+
+    return QuietWorker
