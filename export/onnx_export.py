@@ -22,10 +22,12 @@ import torch
 
 from export import parity, spec
 from export.bundle import Bundle, sha256_bytes, utc_now, write_bundle
+from export.encode_graph import build_encode, verify_encode
 from export.errors import ExportError, VerificationError
 from export.parity import ParityReport, StepInputs
 from export.runtime import create_session
 from export.step_graph import StepGraph, reference_step
+from export.variants import build_variants
 from models.checkpoint import Checkpoint
 from models.gru import RecurrentRecommender, score_mask
 
@@ -206,23 +208,39 @@ def export_checkpoint(
     version: str | None = None,
     parent: str | None = None,
     real: StepInputs | None = None,
-    extra_graphs: dict[str, bytes] | None = None,
+    encode: bool = True,
+    variants: tuple[str, ...] = (),
     exporter: Exporter = "dynamo",
     overwrite: bool = False,
 ) -> Bundle:
-    """Export, verify and atomically write a bundle; raises before writing if parity fails."""
+    """Export, verify and atomically write a bundle; raises before writing if parity fails.
+
+    ``real`` are real step inputs (see export.realdata) for parity and the variant gates;
+    ``encode`` adds the history encoder; ``variants`` lists optional graphs to try
+    (``"int8"``, ``"fp16"``), each written only if its gate admits it.
+    """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.load(checkpoint)
     model = ckpt.build_model()
     c, vocab = model.config, ckpt.vocab
     if vocab.capacity != c.num_items:
         raise ExportError(f"vocabulary capacity {vocab.capacity} != model rows {c.num_items}")
     step_onnx = export_step(model, vocab.size, k, exporter)
-    verification = verify_step(step_onnx, model, vocab.size, k, real)
+    verification: dict[str, Any] = {"step": verify_step(step_onnx, model, vocab.size, k, real)}
     vocab_json = vocab.to_json()
-    files = {spec.STEP_FILE: step_onnx, spec.VOCAB_FILE: vocab_json, **(extra_graphs or {})}
+    files = {spec.STEP_FILE: step_onnx, spec.VOCAB_FILE: vocab_json}
     graphs = {"step": spec.STEP_FILE}
-    for name in extra_graphs or {}:
-        graphs[Path(name).stem.replace(".", "_")] = name
+    if encode:
+        encode_onnx = build_encode(model)
+        verification["encode"] = verify_encode(encode_onnx, model, parity.STATE_ATOL)
+        files[spec.ENCODE_FILE], graphs["encode"] = encode_onnx, spec.ENCODE_FILE
+    if variants:
+        gate_inputs = real or parity.random_inputs(
+            np.random.default_rng(1), 2000, c.num_items, c.num_actions, c.state_size, 8
+        )
+        variant_files, verification["variants"] = build_variants(step_onnx, variants, gate_inputs)
+        for name in variant_files:
+            graphs[Path(name).stem.replace(".", "_")] = name
+        files.update(variant_files)
     fields: dict[str, Any] = {
         "model_version": version or f"m-{sha256_bytes(step_onnx)[:12]}",
         "created": utc_now(),

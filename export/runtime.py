@@ -18,7 +18,7 @@ import onnxruntime as ort
 
 from export.bundle import Bundle, Manifest, load_bundle
 from export.errors import SessionError
-from export.spec import STEP_INPUTS, STEP_OUTPUTS
+from export.spec import ENCODE_OUTPUTS, STEP_INPUTS, STEP_OUTPUTS
 from models.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,8 @@ class StepSession:
         self.provider = self.session.get_providers()[0]
         self._check_signature()
         self.runner = GraphRunner(self.session, STEP_OUTPUTS)
+        self._threads = threads
+        self._encoder: GraphRunner | None = None
         if warmup:
             for batch in WARMUP_BATCHES:
                 self.run(
@@ -226,6 +228,32 @@ class StepSession:
         }
         out = self.runner.run(feeds)
         return StepResult(states=out[0], top_items=out[1], top_scores=out[2], buy_prob=out[3])
+
+    def encode_histories(
+        self, items: np.ndarray, actions: np.ndarray, states: np.ndarray | None = None
+    ) -> np.ndarray:
+        """States after ``(B, T)`` left-aligned histories (PAD after), in one call.
+
+        Used to re-encode users on a new model; ``states`` defaults to zeros. Needs the
+        bundle's ``encode`` graph (its session is created on first use, same provider).
+        """
+        if self._encoder is None:
+            data = self.bundle.graph_bytes("encode")
+            provider: Provider = "cuda" if self.provider == CUDA else "cpu"
+            self._encoder = GraphRunner(
+                create_session(data, provider=provider, threads=self._threads),
+                ENCODE_OUTPUTS,
+            )
+        items = np.ascontiguousarray(items, np.int64)
+        batch = items.shape[0]
+        feeds = {
+            "items": items,
+            "actions": np.ascontiguousarray(actions, np.int64).reshape(items.shape),
+            "state": self.initial_states(batch)
+            if states is None
+            else np.ascontiguousarray(states, np.float32).reshape(batch, self.state_size),
+        }
+        return self._encoder.run(feeds)[0]
 
     def _check_signature(self) -> None:
         names_in = tuple(i.name for i in self.session.get_inputs())

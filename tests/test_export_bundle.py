@@ -29,10 +29,10 @@ def test_manifest_describes_the_bundle(bundle_dir: Path) -> None:
     assert m.format == spec.BUNDLE_FORMAT
     assert (m.model_version, m.parent_version, m.k, m.cell) == ("v1", "v0", 10, "gru")
     assert m.dims.state_size == 24 and m.dims.vocab_size == b.vocab.size
-    assert set(m.files) == {spec.STEP_FILE, spec.VOCAB_FILE}
+    assert set(m.files) == {spec.STEP_FILE, spec.VOCAB_FILE, spec.ENCODE_FILE}
     assert m.vocab.sha256 == b.vocab.checksum()
     assert m.metrics == {"hr@10": 0.5}
-    assert m.verification["random"]["agreement"] == 1.0
+    assert m.verification["step"]["random"]["agreement"] == 1.0
     assert not list(bundle_dir.parent.glob(".*tmp*")), "temporary directory left behind"
 
 
