@@ -92,24 +92,31 @@ def _quiet_exporter_logs() -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from export.errors import ExportError
-    from export.pipeline import export_bundle
+    from export.onnx_export import export_checkpoint
+    from export.realdata import load_sequences, real_step_inputs
+    from models.checkpoint import Checkpoint, CheckpointError
 
     _quiet_exporter_logs()
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     try:
-        bundle = export_bundle(
-            args.checkpoint,
+        ckpt = Checkpoint.load(args.checkpoint)
+        real = None
+        if args.real_data is not None:
+            sequences = load_sequences(args.real_data, ckpt.vocab)
+            real = real_step_inputs(ckpt.build_model(), sequences, args.real_n)
+            print(f"real inputs: {len(real)} next events from {args.real_data}")
+        bundle = export_checkpoint(
+            ckpt,
             args.out,
             k=args.k,
             version=args.version,
             parent=args.parent,
-            real_data=args.real_data,
-            real_n=args.real_n,
+            real=real,
             variants=variants,
             encode=not args.no_encode,
             overwrite=args.overwrite,
         )
-    except (ExportError, OSError) as exc:
+    except (ExportError, CheckpointError, OSError) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
     m = bundle.manifest
