@@ -7,7 +7,7 @@ KAFKA := deploy/kafka/kafka.sh
 KAFKA_PORT ?= 9092
 export STREAMREC_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck clean
+.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck clean demo bench-stream
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -31,6 +31,23 @@ kafka-cluster:  ## start a local 3-broker Kafka cluster on 19092-19094
 
 kafka-cluster-stop:
 	$(KAFKA) cluster-stop
+
+# The demo: a local Kafka (stopped again unless it was already running), generated events,
+# a small trained model, its verified bundle, a worker, a live stream. DEMO_ARGS passes flags.
+demo: venv  ## end to end: Kafka, events, train, export, worker, live recommendations
+	$(KAFKA) fetch
+	@set -e; dir=.kafka/single; was=$$($(KAFKA) status --dir $$dir); \
+	  $(KAFKA) start --port $(KAFKA_PORT) --dir $$dir; \
+	  if [ "$${was%% *}" != running ]; then trap "$(KAFKA) stop --dir $$dir" EXIT; fi; \
+	  $(PY) -m stream.cli demo $(DEMO_ARGS)
+
+# Stream benchmark through a throwaway broker (BENCH_ARGS: e.g. --generated --json).
+bench-stream: venv  ## streamrec bench stream on the Taobao replay
+	$(KAFKA) fetch
+	@set -e; dir=$$(mktemp -d /tmp/streamrec-kafka.XXXXXX); port=$$($(PY) -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'); \
+	  $(KAFKA) start --port $$port --dir $$dir; \
+	  trap "$(KAFKA) stop --dir $$dir; rm -rf $$dir" EXIT; \
+	  STREAMREC_BOOTSTRAP=127.0.0.1:$$port $(PY) -m stream.cli bench stream $(BENCH_ARGS)
 
 lint: venv  ## ruff
 	$(VENV)/bin/ruff check .

@@ -67,6 +67,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("--idle-timeout", type=float, default=0.0, help="stop after N idle seconds")
     s.set_defaults(handler=_subscribe)
 
+    d = sub.add_parser(
+        "demo",
+        help="generated events -> trained model -> worker -> live recommendations",
+        description="The end-to-end demo behind `make demo` (needs a broker: STREAMREC_BOOTSTRAP).",
+    )
+    d.add_argument("--work", type=Path, default=Path("runs/demo"), help="working directory")
+    d.add_argument("--bundle", type=Path, help="skip training: serve this bundle")
+    d.add_argument("--events", type=int, default=60_000, help="events to generate")
+    d.add_argument("--rate", type=float, default=2000.0, help="live publishing rate, events/s")
+    d.add_argument("--train-seconds", type=float, default=60.0, help="training time budget")
+    d.add_argument("--port", type=int, default=6066, help="worker HTTP port")
+    d.set_defaults(handler=_demo)
+
     from stream.bench_cli import register_bench
 
     register_bench(sub)
@@ -78,6 +91,12 @@ def _worker(args: argparse.Namespace) -> int:
     settings = _settings(args, "bundle", "data_dir", "web_port", "partitions")
     run_worker(settings)
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from stream.demo import run_demo_cli
+
+    return run_demo_cli(args)
 
 
 def _publish(args: argparse.Namespace) -> int:
