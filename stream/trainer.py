@@ -235,6 +235,10 @@ class Trainer:
         self._promote(checkpoint, version, None, "bootstrap", {}, cause="bootstrap")
         return version
 
+    def promote(self, checkpoint: Checkpoint, version: str, reason: str) -> tuple[bool, str]:
+        """Export, verify, publish and serve ``checkpoint`` without a gate (operators, tests)."""
+        return self._promote(checkpoint, version, self.serving_version, reason, {})
+
     def run_round(self) -> RoundResult:
         """Fine-tune, gate, export, verify, then promote or reject (and announce either)."""
         assert self.serving is not None

@@ -1,0 +1,77 @@
+"""A worker that serves from the models topic and hot-swaps promoted versions.
+
+The same worker as :func:`stream.worker.run_worker`, plus a :class:`ModelWatcher`: on start
+it serves the topic's serving version (the bundle of the settings only when none is
+announced yet), then follows the topic and switches models between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from stream.settings import Settings
+from stream.step import ServingModel
+
+log = logging.getLogger(__name__)
+
+
+def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
+    """A function: bundle directory -> verified, warmed-up serving model (the worker's ORT)."""
+    from export.runtime import StepSession
+
+    def load(path: Path) -> ServingModel:
+        session = StepSession.open(
+            path,
+            provider=settings.onnx_provider,
+            threads=settings.onnx_threads or None,
+            spin=False,
+        )
+        return ServingModel(session)
+
+    return load
+
+
+def run_online_worker(settings: Settings, models_topic: str) -> None:
+    """Serve until SIGINT/SIGTERM, following ``models_topic`` (blocking)."""
+    import faust
+
+    from stream.app import create_app
+    from stream.swap import attach_hot_swap, initial_model
+    from stream.topics import ensure_topics, partition_count
+    from stream.worker import WorkerConfigError, load_model
+
+    load = bundle_loader(settings)
+    models_dir = settings.data_dir / settings.app_id / "models"
+    watcher, model = initial_model(settings.bootstrap, models_topic, models_dir, load)
+    if model is None:
+        log.warning("no version announced on %s yet; serving the local bundle", models_topic)
+        model = load_model(settings)
+    if settings.create_topics:
+        partitions = ensure_topics(settings)
+    else:
+        found = partition_count(settings, settings.events_topic)
+        if found is None:
+            raise WorkerConfigError(f"topic {settings.events_topic} does not exist")
+        partitions = found
+    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+    stream_app = create_app(settings, model, partitions)
+    attach_hot_swap(stream_app.app, stream_app.processor, watcher)
+    log.warning("worker %s: model %s, following %s", settings.app_id, model.version, models_topic)
+    worker = faust.Worker(
+        stream_app.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
+    )
+    worker.execute_from_commandline()
+
+
+def main() -> None:
+    """Entry point for ``python -m stream.online_worker`` (settings from STREAMREC_* only)."""
+    from stream.settings import load_settings
+    from stream.trainer_settings import load_trainer_settings
+
+    run_online_worker(load_settings(), load_trainer_settings().models_topic)
+
+
+if __name__ == "__main__":
+    main()
