@@ -191,4 +191,7 @@ def _show_recommendations(env: dict[str, str]) -> None:
 
 def run_demo_cli(args: argparse.Namespace) -> int:
     """Entry point of `streamrec demo`."""
+    import logging
+
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # client chatter hides the demo
     return run_demo(load_settings(), args)
