@@ -12,7 +12,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("models.commands", "export.commands", "stream.commands")
+COMMAND_MODULES = (
+    "models.commands",
+    "export.commands",
+    "stream.commands",
+    "stream.model_commands",
+)
 
 DESCRIPTION = """\
 streamrec: a real-time sequential recommender running as a Kafka stream processor.

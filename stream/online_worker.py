@@ -68,9 +68,9 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
 def main() -> None:
     """Entry point for ``python -m stream.online_worker`` (settings from STREAMREC_* only)."""
     from stream.settings import load_settings
-    from stream.trainer_settings import load_trainer_settings
 
-    run_online_worker(load_settings(), load_trainer_settings().models_topic)
+    settings = load_settings()
+    run_online_worker(settings, settings.models_topic or "streamrec-models")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     bundle: Path | None = Field(
         None, description="Exported model bundle directory (step.onnx, vocab.json, manifest)."
     )
+    models_topic: str | None = Field(
+        None,
+        description="Compacted models topic to follow (hot swap; the bundle is the fallback "
+        "until a version is announced). Unset: serve the bundle only.",
+    )
     data_dir: Path = Field(
         Path(".streamrec-data"), description="Local RocksDB state (one directory per app id)."
     )

@@ -34,6 +34,11 @@ def run_worker(settings: Settings) -> None:
     from stream.app import create_app
     from stream.topics import ensure_topics, partition_count
 
+    if settings.models_topic:
+        from stream.online_worker import run_online_worker
+
+        run_online_worker(settings, settings.models_topic)
+        return
     model = load_model(settings)
     if settings.create_topics:
         partitions = ensure_topics(settings)

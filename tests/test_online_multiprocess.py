@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -16,25 +14,14 @@ from models.synthetic import generate_events
 from stream.trainer import Trainer
 from stream.trainer_settings import TrainerSettings
 from tests.kafka_fixtures import Broker, free_port, unique_name
-from tests.stream_support import REPO, Worker, produce, read_topic, wait_until
+from tests.stream_support import Worker, produce, read_topic, wait_until
 from tests.test_online_broker import tiny_checkpoint
 
 pytestmark = pytest.mark.multiprocess
 
 
 class OnlineWorker(Worker):
-    """A worker process that follows the models topic (python -m stream.online_worker)."""
-
-    def start(self) -> OnlineWorker:
-        fh = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.online_worker"],
-            cwd=REPO,
-            env=self.env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
-        return self
+    """``streamrec worker`` with STREAMREC_MODELS_TOPIC set: it follows the models topic."""
 
     def version(self) -> str:
         return str(orjson.loads(self.get("/ready")[1])["model_version"])
