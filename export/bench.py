@@ -187,3 +187,47 @@ def format_table(result: dict[str, Any]) -> str:
                 f"| {t['events_per_s']:,.0f} | {ratio.get((catalog, batch), float('nan')):.2f}x |"
             )
     return "\n".join(lines)
+
+
+def bench_encode(catalog: int, batch: int, length: int, cfg: BenchConfig) -> dict[str, Any]:
+    """Re-encoding ``batch`` histories of ``length`` events: encode graph vs looping the step."""
+    from export.encode_graph import build_encode, random_histories
+
+    torch.manual_seed(cfg.seed)
+    model = RecurrentRecommender(RecurrentConfig(num_items=catalog)).eval()
+    c = model.config
+    step = GraphRunner(create_session(export_step(model, catalog, cfg.k), spin=False), STEP_OUTPUTS)
+    encode = GraphRunner(create_session(build_encode(model), spin=False), ("state_out",))
+    rng = np.random.default_rng(cfg.seed)
+    items, actions = random_histories(rng, batch, length, catalog, c.num_actions)
+    zero = np.zeros((batch, c.state_size), np.float32)
+    no_exclude = np.zeros((batch, 1), np.int64)
+
+    def loop() -> np.ndarray:
+        state = zero
+        for t in range(length):  # every user steps; PAD rows are undone below
+            out = step.run(
+                {
+                    "items": items[:, t],
+                    "actions": actions[:, t],
+                    "state": state,
+                    "exclude": no_exclude,
+                }
+            )
+            state = np.where((items[:, t] != 0)[:, None], out[0], state)
+        return state
+
+    engines: dict[str, Callable[[], object]] = {
+        "encode-graph": partial(encode.run, {"items": items, "actions": actions, "state": zero}),
+        "step-loop": loop,
+    }
+    samples = time_interleaved(engines, cfg)
+    p50 = {name: float(np.median(t)) * 1e3 for name, t in samples.items()}
+    return {
+        "catalog": catalog,
+        "batch": batch,
+        "length": length,
+        "encode_graph_ms": p50["encode-graph"],
+        "step_loop_ms": p50["step-loop"],
+        "speedup": p50["step-loop"] / p50["encode-graph"],
+    }

@@ -72,6 +72,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
     s.set_defaults(handler=_bench_step)
 
+    n = _bench_subparsers(sub).add_parser(
+        "encode",
+        help="re-encoding histories: the encode graph vs looping the step graph",
+        description="Time re-encoding B histories of L events in one encode-graph call against "
+        "L calls of the step graph (which also scores the catalog each time).",
+    )
+    n.add_argument("--catalogs", default="10000,100000", help="comma list of catalog sizes")
+    n.add_argument("--batches", default="1,256", help="comma list of batch sizes")
+    n.add_argument("--length", type=int, default=50, help="events per history (50)")
+    n.add_argument("--json", action="store_true", help="print the result as JSON")
+    n.set_defaults(handler=_bench_encode)
+
 
 def _bench_subparsers(sub: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
     """Subcommands of the shared ``bench`` command (created here unless already there)."""
@@ -208,4 +220,29 @@ def _bench_step(args: argparse.Namespace) -> int:
     else:
         print(f"threads {result['threads']}, torch {result['torch']}")
         print(format_table(result))
+    return 0
+
+
+def _bench_encode(args: argparse.Namespace) -> int:
+    import orjson
+
+    from export.bench import BenchConfig, bench_encode
+
+    _quiet_exporter_logs()
+    cfg = BenchConfig(iters=10, cell_budget_s=5.0)
+    rows = [
+        bench_encode(int(c), int(b), args.length, cfg)
+        for c in args.catalogs.split(",")
+        for b in args.batches.split(",")
+    ]
+    if args.json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    print("| catalog | batch | events | encode graph ms | step loop ms | speedup |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['catalog']:,} | {r['batch']} | {r['length']} | {r['encode_graph_ms']:.2f} "
+            f"| {r['step_loop_ms']:.2f} | {r['speedup']:.1f}x |"
+        )
     return 0
