@@ -1,0 +1,158 @@
+"""Item representations from the learned id embedding and the item's (frozen) text embedding.
+
+:class:`TextFusedRecommender` is a :class:`~models.gru.RecurrentRecommender` whose item table
+is ``fuse(id_row, P(text_row))``: ``P`` a learned linear projection of the frozen sentence
+embedding, ``fuse`` a sum, a per-dimension gate or a concatenation followed by a linear map.
+Rows whose item had no training interaction (``use_id = 0``) take the text part alone; rows
+without text (padding, unknown, unassigned) take the id part alone.
+
+Serving never sees this class: :func:`materialize` writes the fused table into a plain
+``RecurrentRecommender`` (tied weights), so the exporter, bundle and worker are unchanged, and
+:class:`TextSide` (projection weights as numpy) lets the worker compute a new item's row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+
+from models.gru import RecurrentConfig, RecurrentRecommender
+from models.vocab import PAD
+
+Fusion = Literal["sum", "gate", "concat"]
+FUSIONS: tuple[Fusion, ...] = ("sum", "gate", "concat")
+
+
+class FusedItemEmbedding(nn.Module):
+    """Drop-in for ``nn.Embedding``: ``forward(rows)`` and ``.weight`` give fused vectors."""
+
+    text: Tensor
+    has_text: Tensor
+    use_id: Tensor
+
+    def __init__(self, ids: nn.Embedding, text: Tensor, use_id: Tensor, fusion: Fusion) -> None:
+        super().__init__()
+        n, dim = ids.weight.shape
+        self.ids = ids
+        self.fusion = fusion
+        self.register_buffer("text", text.float())  # (N, T) frozen sentence embeddings
+        has = (text.abs().sum(1) > 0).float().unsqueeze(1)
+        self.register_buffer("has_text", has)  # (N, 1)
+        self.register_buffer("use_id", use_id.float().reshape(n, 1))  # (N, 1)
+        self.proj = nn.Linear(text.shape[1], dim)
+        nn.init.normal_(self.proj.weight, std=0.02)
+        nn.init.zeros_(self.proj.bias)
+        self.gate = nn.Linear(text.shape[1], dim) if fusion == "gate" else None
+        self.mix = nn.Linear(2 * dim, dim, bias=False) if fusion == "concat" else None
+        if self.mix is not None:
+            with torch.no_grad():  # start as the sum of both halves
+                self.mix.weight.copy_(torch.cat([torch.eye(dim), torch.eye(dim)], dim=1))
+
+    def fuse(self, id_vec: Tensor, text: Tensor, use_id: Tensor, has_text: Tensor) -> Tensor:
+        """Fused vectors ``(..., E)`` from id rows ``(..., E)`` and text rows ``(..., T)``."""
+        t = self.proj(text) * has_text  # (..., E)
+        i = id_vec * use_id
+        if self.gate is not None:
+            g = torch.sigmoid(self.gate(text))
+            # Text-only and id-only rows keep their one part whole.
+            g = torch.where(has_text * use_id > 0, g, use_id.expand_as(g))
+            fused: Tensor = g * i + (1 - g) * t
+            return fused
+        if self.mix is not None:
+            mixed: Tensor = self.mix(torch.cat([i, t], dim=-1))
+            return mixed
+        summed: Tensor = i + t
+        return summed
+
+    def forward(self, rows: Tensor) -> Tensor:
+        """Fused vectors of ``rows`` (any shape) -> ``(*rows.shape, E)``; PAD stays zero."""
+        out = self.fuse(self.ids(rows), self.text[rows], self.use_id[rows], self.has_text[rows])
+        return out * (rows != PAD).unsqueeze(-1).to(out.dtype)
+
+    @property
+    def weight(self) -> Tensor:
+        """The whole fused table ``(N, E)`` (what scoring multiplies with)."""
+        rows = torch.arange(self.text.shape[0], device=self.text.device)
+        return self.forward(rows)
+
+
+class TextFusedRecommender(RecurrentRecommender):
+    """The recurrent model with text-fused item vectors (tied: same table in and out)."""
+
+    def __init__(
+        self, config: RecurrentConfig, text: Tensor, use_id: Tensor, fusion: Fusion = "sum"
+    ) -> None:
+        super().__init__(config)
+        if not config.tied:
+            raise ValueError("text fusion needs tied item embeddings")
+        if text.shape[0] != config.num_items:
+            raise ValueError(f"text rows {text.shape[0]} != model rows {config.num_items}")
+        base = self.item_embedding
+        self.item_embedding = FusedItemEmbedding(base, text, use_id, fusion)  # type: ignore[assignment]
+
+    @property
+    def fused(self) -> FusedItemEmbedding:
+        """The fused item table module."""
+        emb = self.item_embedding
+        assert isinstance(emb, FusedItemEmbedding)
+        return emb
+
+
+@dataclass(frozen=True)
+class TextSide:
+    """What the worker needs to give a new item a row: the projection as numpy."""
+
+    fusion: Fusion
+    weight: npt.NDArray[np.float32]  # (E, T)
+    bias: npt.NDArray[np.float32]  # (E,)
+    mix: npt.NDArray[np.float32] | None = None  # (E, 2E) for concat
+
+    def text_row(self, text: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Item vectors ``(n, E)`` of items known only by their text ``(n, T)``."""
+        t = text @ self.weight.T + self.bias
+        if self.mix is not None:  # id half is zero for an item without interactions
+            t = t @ self.mix[:, self.mix.shape[0] :].T
+        return np.ascontiguousarray(t, dtype=np.float32)
+
+    def save(self, path: str) -> None:
+        """Write as ``.npz``."""
+        arrays: dict[str, np.ndarray] = {"fusion": np.array(self.fusion)}
+        arrays.update(weight=self.weight, bias=self.bias)
+        if self.mix is not None:
+            arrays["mix"] = self.mix
+        np.savez(path, **arrays)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, path: str) -> TextSide:
+        """Inverse of :meth:`save`."""
+        with np.load(path) as z:
+            mix = z["mix"].astype(np.float32) if "mix" in z.files else None
+            fusion: Fusion = str(z["fusion"])  # type: ignore[assignment]
+            return cls(fusion, z["weight"].astype(np.float32), z["bias"].astype(np.float32), mix)
+
+
+def text_side(model: TextFusedRecommender) -> TextSide:
+    """The projection of a trained fused model, for serving."""
+    f = model.fused
+    mix = None if f.mix is None else f.mix.weight.detach().cpu().numpy().astype(np.float32)
+    return TextSide(
+        f.fusion,
+        f.proj.weight.detach().cpu().numpy().astype(np.float32),
+        f.proj.bias.detach().cpu().numpy().astype(np.float32),
+        mix,
+    )
+
+
+@torch.no_grad()
+def materialize(model: TextFusedRecommender) -> RecurrentRecommender:
+    """A plain model whose item table is the fused one: what export and serving run."""
+    plain = RecurrentRecommender(model.config)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("item_embedding.")}
+    state["item_embedding.weight"] = model.fused.weight.detach().clone()
+    plain.load_state_dict(state)
+    return plain.eval()
