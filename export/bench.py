@@ -31,7 +31,7 @@ CATALOGS = (10_000, 100_000, 1_000_000)
 BATCHES = (1, 4, 16, 64, 256, 1024)
 QUICK_CATALOGS = (10_000, 100_000)
 QUICK_BATCHES = (1, 64, 256)
-MAX_SCORE_ELEMENTS = 70_000_000  # batch x catalog; larger cells need GBs per score copy
+MAX_SCORE_ELEMENTS = 110_000_000  # batch x catalog; 1M items stop at batch 64 (GBs per copy)
 EXCLUDE_WIDTH = 8
 
 
