@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "export.commands",
     "stream.commands",
     "stream.model_commands",
+    "stream.item_commands",
 )
 
 DESCRIPTION = """\

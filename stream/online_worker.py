@@ -38,6 +38,7 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
     import faust
 
     from stream.app import create_app
+    from stream.items import ItemRows, attach_item_catalog
     from stream.swap import attach_hot_swap, initial_model
     from stream.topics import ensure_topics, partition_count
     from stream.worker import WorkerConfigError, load_model
@@ -58,6 +59,7 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     stream_app = create_app(settings, model, partitions)
     attach_hot_swap(stream_app.app, stream_app.processor, watcher)
+    attach_item_catalog(stream_app, settings, ItemRows.load(settings))
     log.warning("worker %s: model %s, following %s", settings.app_id, model.version, models_topic)
     worker = faust.Worker(
         stream_app.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False

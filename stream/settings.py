@@ -68,6 +68,23 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path(".streamrec-data"), description="Local RocksDB state (one directory per app id)."
     )
+
+    # --- item catalog and cold start (issue 7) ---------------------------------------------------
+    items_topic: str = Field(
+        "streamrec-items", description="Item catalog topic (models.catalog.ItemRecord JSON)."
+    )
+    item_text_dir: Path | None = Field(
+        None,
+        description="Exported text encoder directory (export.text_encoder) holding the serving "
+        "model's projection as text_side.npz: an announced unseen item gets a vocabulary row "
+        "and a text-only vector at once. Unset: items are stored, not added to the model.",
+    )
+    new_item_bias_quantile: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A new item's score bias: this quantile of the known items' biases.",
+    )
     table_name: str = Field("user-state", description="Faust table of per-user state.")
     standby_replicas: int = Field(
         0, ge=0, description="Standby copies of each state partition on other workers."

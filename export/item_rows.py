@@ -1,0 +1,152 @@
+"""New item rows in a loaded step graph, without retraining or re-exporting (cold start).
+
+The step graph stores the (tied) item table and the per-row score bias (item bias + mask) as
+two initializers. :class:`ItemRowScorer` keeps the graph's proto beside its session;
+:meth:`ItemRowScorer.with_items` assigns free vocabulary rows to new items, writes their
+vectors and bias into copies of those initializers and builds a new session. Existing rows are
+untouched, so users' states stay valid and the model version is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from export.errors import SessionError
+from export.runtime import GraphRunner, Provider, StepResult, StepSession, create_session
+from export.spec import STEP_OUTPUTS
+from models.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+
+ITEM_TABLE: Final = "model.item_embedding.weight"  # (num_items, embed_dim), tied in and out
+SCORE_BIAS: Final = "score_bias"  # (num_items,): item bias, -inf on unassigned rows
+
+
+class ItemRowScorer:
+    """A step scorer (stream.step.Scorer) whose graph can take new item rows."""
+
+    def __init__(
+        self,
+        proto: onnx.ModelProto,
+        vocab: Vocabulary,
+        *,
+        version: str,
+        state_size: int,
+        k: int,
+        provider: Provider = "cpu",
+        threads: int | None = None,
+    ) -> None:
+        self.proto = proto
+        self._vocab = vocab
+        self._version = version
+        self._state_size = state_size
+        self._k = k
+        self._provider: Provider = provider
+        self._threads = threads
+        self._init = {i.name: n for n, i in enumerate(proto.graph.initializer)}
+        for name in (ITEM_TABLE, SCORE_BIAS):
+            if name not in self._init:
+                raise SessionError(f"step graph has no {name!r} initializer (not a tied model?)")
+        self.session = create_session(
+            proto.SerializeToString(), provider=provider, threads=threads, spin=False
+        )
+        self.runner = GraphRunner(self.session, STEP_OUTPUTS)
+
+    @classmethod
+    def from_session(cls, session: StepSession, threads: int | None = None) -> ItemRowScorer:
+        """The same graph as a bundle's step session, ready to take new rows."""
+        proto = onnx.load_from_string(session.bundle.graph_bytes(session.graph))
+        provider: Provider = "cuda" if session.provider.startswith("CUDA") else "cpu"
+        vocab = Vocabulary(capacity=session.vocab.capacity, ids=list(session.vocab.ids))
+        return cls(
+            proto,
+            vocab,
+            version=session.version,
+            state_size=session.state_size,
+            k=session.k,
+            provider=provider,
+            threads=threads,
+        )
+
+    @property
+    def version(self) -> str:
+        """Model version (unchanged by new rows)."""
+        return self._version
+
+    @property
+    def state_size(self) -> int:
+        """Width of a user state."""
+        return self._state_size
+
+    @property
+    def k(self) -> int:
+        """Items returned per row."""
+        return self._k
+
+    @property
+    def vocab(self) -> Vocabulary:
+        """External id <-> row, new items included."""
+        return self._vocab
+
+    def array(self, name: str) -> np.ndarray:
+        """A copy of an initializer as numpy."""
+        out: np.ndarray = numpy_helper.to_array(self.proto.graph.initializer[self._init[name]])
+        return out.copy()
+
+    def known_bias(self) -> np.ndarray:
+        """Score bias of the assigned item rows (for choosing a new item's bias)."""
+        bias = self.array(SCORE_BIAS)[2 : self._vocab.size]
+        finite: np.ndarray = bias[np.isfinite(bias)]
+        return finite
+
+    def with_items(
+        self, ids: Sequence[str], vectors: np.ndarray, bias: float | np.ndarray
+    ) -> ItemRowScorer:
+        """A new scorer where ``ids`` (new ones get free rows) have ``vectors`` ``(n, E)``."""
+        vocab = Vocabulary(capacity=self._vocab.capacity, ids=list(self._vocab.ids))
+        rows = np.array([vocab.add(i) for i in ids], dtype=np.int64)  # VocabularyFullError
+        table, score_bias = self.array(ITEM_TABLE), self.array(SCORE_BIAS)
+        table[rows] = np.asarray(vectors, np.float32)
+        score_bias[rows] = np.broadcast_to(np.asarray(bias, np.float32), rows.shape)
+        proto = copy.deepcopy(self.proto)
+        for name, value in ((ITEM_TABLE, table), (SCORE_BIAS, score_bias)):
+            proto.graph.initializer[self._init[name]].CopyFrom(numpy_helper.from_array(value, name))
+        log.info("added %d item rows (vocabulary %d/%d)", len(rows), vocab.size, vocab.capacity)
+        return ItemRowScorer(
+            proto,
+            vocab,
+            version=self._version,
+            state_size=self._state_size,
+            k=self._k,
+            provider=self._provider,
+            threads=self._threads,
+        )
+
+    def run(
+        self,
+        items: np.ndarray,
+        actions: np.ndarray,
+        states: np.ndarray,
+        exclude: np.ndarray | None = None,
+    ) -> StepResult:
+        """Apply one event per user (see :meth:`export.runtime.StepSession.run`)."""
+        batch = len(items)
+        feeds: dict[str, Any] = {
+            "items": np.ascontiguousarray(items, np.int64).reshape(batch),
+            "actions": np.ascontiguousarray(actions, np.int64).reshape(batch),
+            "state": np.ascontiguousarray(states, np.float32).reshape(batch, self._state_size),
+            "exclude": (
+                np.zeros((batch, 1), np.int64)
+                if exclude is None
+                else np.ascontiguousarray(exclude, np.int64).reshape(batch, -1)
+            ),
+        }
+        out = self.runner.run(feeds)
+        return StepResult(states=out[0], top_items=out[1], top_scores=out[2], buy_prob=out[3])

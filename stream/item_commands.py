@@ -1,0 +1,85 @@
+"""``streamrec items ...``: publish a catalog, export the text encoder, run the text benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``items`` and its subcommands to the CLI."""
+    items = sub.add_parser("items", help="item catalog, text encoder and cold start")
+    isub = items.add_subparsers(dest="items_command", metavar="ITEMS_COMMAND")
+
+    p = isub.add_parser(
+        "publish",
+        help="publish a catalog file to the items topic",
+        description="Validate every row of a CSV (header) or JSONL catalog "
+        "({item_id, title[, category][, brand][, price][, description]}) and send it as JSON, "
+        "keyed by item id, to STREAMREC_ITEMS_TOPIC (compacted; created when missing).",
+    )
+    p.add_argument("file", type=Path)
+    p.add_argument("--format", choices=("csv", "jsonl"), help="default: from the suffix")
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (env STREAMREC_BOOTSTRAP)")
+    p.add_argument("--items-topic", dest="items_topic", help="items topic")
+    p.set_defaults(handler=_publish)
+
+    e = isub.add_parser(
+        "export-encoder",
+        help="export all-MiniLM-L6-v2 to a verified ONNX text encoder directory",
+        description="Export the packaged sentence encoder (mean pooling, L2 norm) to ONNX, "
+        "verify it against torch at other batch sizes, write it with its tokenizer.",
+    )
+    e.add_argument("out", type=Path, nargs="?", help="default: ~/.cache/streamrec/...")
+    e.set_defaults(handler=_export_encoder)
+
+    b = isub.add_parser(
+        "benchmark",
+        help="fusion choice, text on vs off, and the cold-start protocol (synthetic catalog)",
+    )
+    b.add_argument("--encoder", type=Path, help="exported encoder directory (default: cache)")
+    b.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
+    b.add_argument("--out", type=Path, help="also write the JSON report here")
+    b.set_defaults(handler=_benchmark)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from models.catalog import CatalogError, load_catalog
+    from stream.items import publish_items
+    from stream.settings import load_settings
+
+    try:
+        records = load_catalog(args.file, args.format)
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = load_settings(bootstrap=args.bootstrap, items_topic=args.items_topic)
+    sent = publish_items(settings, records)
+    print(f"published {sent} items to {settings.items_topic}")
+    return 0
+
+
+def _export_encoder(args: argparse.Namespace) -> int:
+    from export.text_encoder import TEXT_MANIFEST, default_text_encoder_dir, export_text_encoder
+
+    out = args.out or default_text_encoder_dir()
+    export_text_encoder(out, overwrite=True)
+    print(orjson.loads((out / TEXT_MANIFEST).read_bytes())["verification"])
+    print(out)
+    return 0
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from models.text_experiment import default_configs, run_text_benchmark
+
+    synth, cfg = default_configs(args.quick)
+    report = run_text_benchmark(synth, cfg, str(args.encoder) if args.encoder else None)
+    data = orjson.dumps(report, option=orjson.OPT_INDENT_2)
+    if args.out:
+        args.out.write_bytes(data)
+    print(data.decode())
+    return 0
