@@ -182,10 +182,11 @@ def verify_step(
         if rep is None:
             continue
         log.info("parity (%s): %s", name, rep)
-        bad_numbers = (
-            rep["max_state_diff"] > parity.STATE_ATOL
-            or rep["max_score_diff"] > parity.SCORE_ATOL
-            or rep["max_buy_diff"] > parity.BUY_ATOL
+        # Written as "not <=" so that a NaN difference fails too.
+        bad_numbers = not (
+            rep["max_state_diff"] <= parity.STATE_ATOL
+            and rep["max_score_diff"] <= parity.SCORE_ATOL
+            and rep["max_buy_diff"] <= parity.BUY_ATOL
         )
         if bad_numbers or rep["agreement"] < 1.0:
             raise VerificationError(f"ONNX Runtime disagrees with torch on {name} inputs: {rep}")

@@ -108,7 +108,7 @@ def topk_agreement(
 def finite_max_diff(a: np.ndarray, b: np.ndarray) -> float:
     """Max |a - b| where both are finite; inf where only one of them is."""
     fa, fb = np.isfinite(a), np.isfinite(b)
-    if np.any(fa != fb):
+    if np.any(fa != fb) or np.isnan(a).any() or np.isnan(b).any():
         return float("inf")
     return float(np.abs(a[fa] - b[fb]).max()) if fa.any() else 0.0
 
@@ -124,6 +124,12 @@ def accumulate(
     report.rows += len(ref[0])
     report.identical_rows += identical
     report.tie_rows += ties
-    report.max_state_diff = max(report.max_state_diff, float(np.abs(ref[0] - got[0]).max()))
+    report.max_state_diff = max(report.max_state_diff, _max_abs_diff(ref[0], got[0]))
     report.max_score_diff = max(report.max_score_diff, finite_max_diff(ref[2], got[2]))
-    report.max_buy_diff = max(report.max_buy_diff, float(np.abs(ref[3] - got[3]).max()))
+    report.max_buy_diff = max(report.max_buy_diff, _max_abs_diff(ref[3], got[3]))
+
+
+def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Max |a - b|; inf when either side holds a NaN (Python's max would drop a NaN)."""
+    diff = float(np.abs(a - b).max()) if a.size else 0.0
+    return diff if np.isfinite(diff) else float("inf")

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from export import parity
-from export.onnx_export import EXPORT_BATCH, export_step, verify_step
+from export.errors import VerificationError
+from export.onnx_export import EXPORT_BATCH, export_checkpoint, export_step, verify_step
 from export.parity import ParityReport
 from export.realdata import load_sequences, real_step_inputs
 from export.runtime import StepSession
@@ -89,3 +90,17 @@ def test_real_inputs_agree(bundle_dir: Path, checkpoint: Checkpoint) -> None:
     report = _compare(session, checkpoint, real)
     assert report.within_tolerance(), report
     assert report.agreement == 1.0, report
+
+
+def test_a_graph_that_disagrees_is_refused_and_nothing_is_written(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    other = small_checkpoint(seed=7)  # same shapes, other weights: a real disagreement
+    step = (bundle_dir / "step.onnx").read_bytes()
+    with pytest.raises(VerificationError, match="disagrees"):
+        verify_step(step, other.build_model(), other.vocab.size, k=10)
+    broken = small_checkpoint(seed=8)
+    broken.state_dict["buy_head.bias"][0] = float("nan")  # NaN must fail, not compare False
+    with pytest.raises(VerificationError):
+        export_checkpoint(broken, tmp_path / "b", k=10, encode=False)
+    assert not (tmp_path / "b").exists() and list(tmp_path.iterdir()) == []
