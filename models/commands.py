@@ -126,6 +126,10 @@ def _register_train(sub: argparse._SubParsersAction[Any]) -> None:
     m.add_argument("--hidden-dim", type=int, default=128, help="recurrent state width")
     m.add_argument("--dropout", type=float, default=0.3)
     m.add_argument("--untied", action="store_true", help="separate output item embeddings")
+    m.add_argument(
+        "--skip", action="store_true", help="gru/lstm: current item also feeds the query"
+    )
+    m.add_argument("--init-std", type=float, default=0.02, help="embedding init std")
     m.add_argument("--blocks", type=int, default=2, help="sasrec: transformer blocks")
     m.add_argument("--heads", type=int, default=2, help="sasrec: attention heads")
     t = p.add_argument_group("training")
@@ -138,6 +142,8 @@ def _register_train(sub: argparse._SubParsersAction[Any]) -> None:
     t.add_argument("--negatives", type=int, default=0, help="sampled softmax (0: full)")
     t.add_argument("--buy-weight", type=float, default=0.1, help="buy-head loss weight")
     t.add_argument("--time-budget", type=float, default=0.0, help="stop after N seconds")
+    t.add_argument("--valid-users", type=int, default=0, help="validate on N users (0: all)")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: auto)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -156,6 +162,8 @@ def _train(args: argparse.Namespace) -> int:
         hidden_dim=args.hidden_dim,
         dropout=args.dropout,
         tied=not args.untied,
+        skip=args.skip,
+        init_std=args.init_std,
         num_blocks=args.blocks,
         num_heads=args.heads,
         max_len=args.max_len,
@@ -168,6 +176,8 @@ def _train(args: argparse.Namespace) -> int:
         buy_weight=args.buy_weight,
         seed=args.seed,
         time_budget_s=args.time_budget,
+        valid_users=args.valid_users,
+        threads=args.threads,
         device=args.device,
     )
     dataset = load_dataset(args.data, args.format, args.protocol, **_load_kwargs(args))

@@ -31,6 +31,11 @@ class RecurrentConfig:
     cell: Cell = "gru"
     tied: bool = True  # score with the input item embeddings (projected hidden state)
     num_actions: int = NUM_ACTIONS
+    # Input skip: the current event's embedding also feeds the scoring query through a
+    # linear map (a first-order item-to-item term beside the recurrent context). The state
+    # stays the plain RNN state; only scoring changes. Off by default (export parity).
+    skip: bool = False
+    init_std: float = 0.02  # std of the normal init of item/action embeddings
 
     @property
     def state_size(self) -> int:
@@ -64,6 +69,7 @@ class RecurrentRecommender(nn.Module):
         self.rnn = rnn_cls(c.embed_dim, c.hidden_dim, batch_first=True)
         self.output_dropout = nn.Dropout(c.dropout)
         self.project = nn.Linear(c.hidden_dim, c.embed_dim)
+        self.skip = nn.Linear(c.embed_dim, c.embed_dim, bias=False) if c.skip else None
         self.output_embedding = None if c.tied else nn.Embedding(c.num_items, c.embed_dim)
         self.item_bias = nn.Parameter(torch.zeros(c.num_items))
         self.buy_head = nn.Linear(c.hidden_dim, 1)
@@ -73,13 +79,16 @@ class RecurrentRecommender(nn.Module):
 
     def reset_parameters(self) -> None:
         """Small normal init for embeddings (as in SASRec/GRU4Rec re-implementations)."""
-        nn.init.normal_(self.item_embedding.weight, std=0.02)
-        nn.init.normal_(self.action_embedding.weight, std=0.02)
+        std = self.config.init_std
+        nn.init.normal_(self.item_embedding.weight, std=std)
+        nn.init.normal_(self.action_embedding.weight, std=std)
         with torch.no_grad():
             self.item_embedding.weight[PAD].zero_()
             self.action_embedding.weight[int(Action.PAD)].zero_()
         if self.output_embedding is not None:
-            nn.init.normal_(self.output_embedding.weight, std=0.02)
+            nn.init.normal_(self.output_embedding.weight, std=std)
+        if self.skip is not None:
+            nn.init.zeros_(self.skip.weight)  # starts as the plain recurrent model
 
     def initial_state(self, batch: int, device: torch.device | None = None) -> Tensor:
         """Zero state for ``batch`` new users, ``(batch, state_size)``."""
@@ -100,16 +109,34 @@ class RecurrentRecommender(nn.Module):
         self, items: Tensor, actions: Tensor, state: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """Run ``(batch, time)`` inputs; return outputs ``(batch, time, hidden)``, final state."""
-        x = self.item_embedding(items) + self.action_embedding(actions)
-        x = self.input_dropout(x)
+        return self._run(self._inputs(items, actions), state)
+
+    def _inputs(self, items: Tensor, actions: Tensor) -> Tensor:
+        x: Tensor = self.input_dropout(self.item_embedding(items) + self.action_embedding(actions))
+        return x
+
+    def _run(self, x: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
         if state is None:
-            state = self.initial_state(items.shape[0], items.device)
+            state = self.initial_state(x.shape[0], x.device)
         out, rnn_state = self.rnn(x, self._split(state))
         return out, self._join(rnn_state)
 
     def hidden(self, items: Tensor, actions: Tensor) -> Tensor:
-        """Outputs ``(batch, time, hidden)`` from a zero state (right padding is harmless)."""
-        return self.encode(items, actions)[0]
+        """Scoring features ``(batch, time, F)`` from a zero state (right padding is harmless).
+
+        ``F`` is ``hidden_dim``, plus ``embed_dim`` (the event's input) with ``skip``.
+        """
+        x = self._inputs(items, actions)
+        out, _ = self._run(x, None)
+        return torch.cat([out, x], dim=-1) if self.skip is not None else out
+
+    def query(self, features: Tensor) -> Tensor:
+        """The vector that scores items, ``(..., F)`` -> ``(..., embed_dim)``."""
+        h = features[..., : self.config.hidden_dim]
+        q: Tensor = self.project(self.output_dropout(h))
+        if self.skip is not None:
+            q = q + self.skip(features[..., self.config.hidden_dim :])
+        return q
 
     def output_weights(self) -> Tensor:
         """Item vectors used for scoring, ``(num_items, embed_dim)``."""
@@ -118,32 +145,32 @@ class RecurrentRecommender(nn.Module):
 
     def item_logits(self, outputs: Tensor) -> Tensor:
         """Scores over every row for hidden outputs ``(..., hidden)`` -> ``(..., num_items)``."""
-        q = self.project(self.output_dropout(outputs))
-        logits: Tensor = q @ self.output_weights().T + self.item_bias
+        logits: Tensor = self.query(outputs) @ self.output_weights().T + self.item_bias
         return logits
 
     def score_rows(self, outputs: Tensor, rows: Tensor) -> Tensor:
         """Scores of some rows only (sampled softmax): shared ``(C,)`` or per-output ``(M, C)``."""
-        q = self.project(self.output_dropout(outputs))  # (M, E)
-        return _score_rows(q, self.output_weights(), self.item_bias, rows)
+        return _score_rows(self.query(outputs), self.output_weights(), self.item_bias, rows)
 
     def buy_logit(self, outputs: Tensor) -> Tensor:
         """Logit that the next action is a buy, ``(...)``."""
-        logit: Tensor = self.buy_head(self.output_dropout(outputs)).squeeze(-1)
+        h = outputs[..., : self.config.hidden_dim]
+        logit: Tensor = self.buy_head(self.output_dropout(h)).squeeze(-1)
         return logit
 
     def forward(
         self, items: Tensor, actions: Tensor, state: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Training path: ``(logits (B,T,N), buy_logit (B,T), final state (B,S))``."""
-        out, new_state = self.encode(items, actions, state)
-        return self.item_logits(out), self.buy_logit(out), new_state
+        x = self._inputs(items, actions)
+        out, new_state = self._run(x, state)
+        features = torch.cat([out, x], dim=-1) if self.skip is not None else out
+        return self.item_logits(features), self.buy_logit(features), new_state
 
     def step(self, item: Tensor, action: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Serving path, one event per user: ``(scores (B,N), buy_prob (B,), state (B,S))``."""
-        out, new_state = self.encode(item.unsqueeze(1), action.unsqueeze(1), state)
-        last = out[:, 0]
-        return self.item_logits(last), torch.sigmoid(self.buy_logit(last)), new_state
+        logits, buy_logit, new_state = self.forward(item.unsqueeze(1), action.unsqueeze(1), state)
+        return logits[:, 0], torch.sigmoid(buy_logit[:, 0]), new_state
 
 
 def _score_rows(q: Tensor, weights: Tensor, bias: Tensor, rows: Tensor) -> Tensor:

@@ -8,6 +8,7 @@ harness as the final test; the best epoch's weights are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -24,7 +25,7 @@ from models.actions import Action
 from models.evaluate import evaluate
 from models.gru import score_mask
 from models.scoring import ModelScorer, SequenceModel
-from models.sequences import Split
+from models.sequences import Split, Targets
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class TrainConfig:
     hidden_dim: int = 128
     dropout: float = 0.3
     tied: bool = True
+    skip: bool = False  # gru/lstm: input skip into the scoring query (see RecurrentConfig)
+    init_std: float = 0.02
     num_blocks: int = 2  # sasrec only
     num_heads: int = 2  # sasrec only
     max_len: int = 50
@@ -53,6 +56,8 @@ class TrainConfig:
     negatives: int = 0  # 0: full softmax; n: sampled softmax with n shared negatives
     seed: int = 0
     time_budget_s: float = 0.0  # stop after this many seconds (0: no limit)
+    valid_users: int = 0  # validate on a fixed random subset of this many users (0: all)
+    threads: int = 0  # torch CPU threads (0: torch's default); 1 is fastest on a busy box
     device: str = ""  # "" picks cuda when available, else cpu
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,6 +153,8 @@ def build_model(cfg: TrainConfig, num_items: int) -> nn.Module:
             dropout=cfg.dropout,
             cell=cfg.model,
             tied=cfg.tied,
+            skip=cfg.skip,
+            init_std=cfg.init_std,
         )
     )
 
@@ -162,8 +169,11 @@ def train(
     """Train on ``split.train_lengths`` prefixes, early-stop on validation, test the best."""
     from tqdm import tqdm
 
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    valid_split = _subsample_valid(split, cfg.valid_users, cfg.seed)
     device = pick_device(cfg.device)
     vocab = split.data.vocab
     rows = num_items or vocab.capacity
@@ -197,7 +207,7 @@ def train(
             opt.step()
             total += float(loss.detach()) * len(out)
             count += len(out)
-        metrics = evaluate(scorer, split, "valid")
+        metrics = evaluate(scorer, valid_split, "valid")
         row = {"epoch": float(epoch), "loss": total / max(count, 1), **metrics}
         row["seconds"] = time.monotonic() - started
         result.history.append(row)
@@ -224,6 +234,15 @@ def train(
     result.test = evaluate(scorer, split, "test")
     result.seconds = time.monotonic() - started
     return result
+
+
+def _subsample_valid(split: Split, users: int, seed: int) -> Split:
+    """``split`` with validation targets of at most ``users`` users (fixed random subset)."""
+    if users <= 0 or users >= len(split.valid):
+        return split
+    pick = np.sort(np.random.default_rng(seed + 1).choice(len(split.valid), users, replace=False))
+    valid = Targets(split.valid.user[pick], split.valid.pos[pick])
+    return dataclasses.replace(split, valid=valid, buy_valid=None)
 
 
 def _item_loss(

@@ -16,13 +16,22 @@ from models.vocab import Vocabulary
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-@pytest.mark.parametrize("tied", [True, False])
-def test_step_t_times_equals_forward(cell: str, tied: bool) -> None:
+@pytest.mark.parametrize(
+    ("cell", "tied", "skip"),
+    [
+        ("gru", True, False),
+        ("gru", False, False),
+        ("lstm", True, False),
+        ("gru", True, True),
+        ("lstm", False, True),
+    ],
+)
+def test_step_t_times_equals_forward(cell: str, tied: bool, skip: bool) -> None:
     torch.manual_seed(0)
-    model = RecurrentRecommender(
-        RecurrentConfig(num_items=30, embed_dim=8, hidden_dim=12, cell=cell, tied=tied)  # type: ignore[arg-type]
-    ).eval()
+    cfg = RecurrentConfig(num_items=30, embed_dim=8, hidden_dim=12, cell=cell, tied=tied, skip=skip)  # type: ignore[arg-type]
+    model = RecurrentRecommender(cfg).eval()
+    if skip:
+        torch.nn.init.normal_(model.skip.weight)  # type: ignore[union-attr]
     items = torch.randint(2, 30, (3, 7))
     actions = torch.randint(1, 5, (3, 7))
     with torch.no_grad():
