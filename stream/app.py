@@ -6,13 +6,13 @@ import time, so tests build apps against their own broker, topics and app ids.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import faust
-from faust.streams import Stream
-from faust.types import StreamT, TableT, TopicT
+from faust.types import EventT, StreamT, TableT, TopicT
 
+from stream.batching import consume_batches
 from stream.metrics import Metrics
 from stream.processor import BatchProcessor
 from stream.settings import Settings
@@ -81,18 +81,18 @@ def create_app(settings: Settings, model: ServingModel, partitions: int) -> Stre
     metrics = Metrics()
     processor = BatchProcessor(app, settings, model, table, partitions, metrics)
 
-    # take_events (not take): each value comes with its message (topic, partition, offset).
+    # Events (not values): each comes with its message (topic, partition, offset).
     async def direct(stream: StreamT[bytes]) -> None:
-        async for batch in cast(Stream[bytes], stream).take_events(
-            settings.batch_max, within=settings.batch_within_s
-        ):
+        async def handle(batch: Sequence[EventT[bytes]]) -> None:
             await processor.handle(batch, repartitioned=False)
 
+        await consume_batches(stream, handle, settings.batch_max, settings.batch_within_s)
+
     async def by_user(stream: StreamT[bytes]) -> None:
-        async for batch in cast(Stream[bytes], stream).take_events(
-            settings.batch_max, within=settings.batch_within_s
-        ):
+        async def handle(batch: Sequence[EventT[bytes]]) -> None:
             await processor.handle(batch, repartitioned=True)
+
+        await consume_batches(stream, handle, settings.batch_max, settings.batch_within_s)
 
     app.agent(events, name="apply-events")(direct)
     app.agent(repartitioned, name="apply-repartitioned")(by_user)

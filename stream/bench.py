@@ -142,6 +142,12 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _wait_count(port: int, target: float, timeout: float) -> float:
     """Poll the worker's recommendation counter until ``target``; return when reached."""
     deadline = time.monotonic() + timeout
@@ -194,16 +200,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     publish(bench, (_payload(r, f"s{k}") for k, r in enumerate(rows)), total=n, progress=False)
     cmd = [sys.executable, "-m", "stream.cli", "worker"]
     if args.profile:
-        cmd = [
-            sys.executable,
-            "-m",
-            "cProfile",
-            "-o",
-            str(args.profile),
-            "-m",
-            "stream.cli",
-            "worker",
-        ]
+        cmd = [sys.executable, "-m", "stream.profile_worker", str(args.profile)]
     worker = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -213,9 +210,11 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.3)
         # Sustained rate: from 10% to 100% of the backlog (start-up excluded).
         t_first = _wait_count(bench.web_port, 0.1 * n, 600)
+        cpu0 = _cpu_s(worker.pid)
         step0 = _metric(bench.web_port, "streamrec_step_seconds_sum")
         batch0 = _metric(bench.web_port, "streamrec_batch_seconds_sum")
         t_last = _wait_count(bench.web_port, n, 900)
+        cpu = _cpu_s(worker.pid) - cpu0
         wall = t_last - t_first
         sustained = 0.9 * n / wall
         step_s = _metric(bench.web_port, "streamrec_step_seconds_sum") - step0
@@ -282,6 +281,11 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             "batch_other_share": round((batch_s - step_s) / wall, 3),
             "outside_batches_share": round(1 - batch_s / wall, 3),
             "mean_batch": round(n / max(batches, 1), 1),
+            # On a shared machine the CPU the worker got is the figure to compare runs by.
+            "worker_cpu_s": round(cpu, 2),
+            "worker_cpu_share": round(cpu / wall, 3),
+            "worker_cpu_ms_per_event": round(1000 * cpu / (0.9 * n), 3),
+            "load_avg_1m": os.getloadavg()[0],
         },
     }
 
