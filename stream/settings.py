@@ -53,7 +53,16 @@ class Settings(BaseSettings):
         description="Consumer group session timeout: how soon a dead worker's partitions move.",
     )
     producer_linger_ms: float = Field(
-        2.0, ge=0, description="Producer batching delay: latency vs. throughput."
+        10.0,
+        ge=0,
+        description="Producer batching delay: latency vs. throughput (one produce request "
+        "per partition per linger; 2 ms measured half the drain rate of 10 ms on a busy box).",
+    )
+    producer_batch_bytes: int = Field(
+        262_144,
+        ge=16_384,
+        description="Producer batch per partition, bytes. A send into a full batch waits "
+        "for a broker round trip; one micro-batch's recommendations should fit.",
     )
 
     # --- model and state ---------------------------------------------------------------------
