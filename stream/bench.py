@@ -135,6 +135,31 @@ def _ready(port: int) -> bool:
         return False
 
 
+def _e2e_buckets(port: int) -> dict[float, float]:
+    """The worker's end-to-end histogram, cumulative count per upper bound (seconds)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        body = resp.read().decode()
+    out = {}
+    for line in body.splitlines():
+        if line.startswith("streamrec_end_to_end_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """Upper bound (ms) of the bucket holding quantile ``q`` of the observations in between."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if total and count >= q * total:
+            return bound * 1000
+    return float("nan")
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -249,9 +274,11 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
                 sent[eid] = time.time()
                 yield _payload(r, eid)
 
+        e2e0 = _e2e_buckets(bench.web_port)
         publish(bench, stamped(), rate=rate, total=m, progress=False)
         consumer.join(60)
         done.set()
+        e2e1 = _e2e_buckets(bench.web_port)
         lat = np.array(latencies) * 1000
         state_bytes = _state_bytes(bench.web_port, rows[:200])
         rss = _rss_mb(worker.pid)
@@ -272,6 +299,10 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "latency_samples": len(latencies),
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
         "latency_p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
+        # The worker's own view (input message timestamp -> recommendation handed to the
+        # producer), as histogram bucket bounds: tells worker delay from the bench's own.
+        "worker_e2e_p50_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.5),
+        "worker_e2e_p99_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.99),
         "worker_rss_mb": round(max(rss, rss_drain), 1),
         "state_bytes_per_user": state_bytes,
         "time_split": {
