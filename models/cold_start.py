@@ -114,3 +114,23 @@ def baseline_scores(data: ColdStartData, seed: int = 0) -> dict[str, ScoreFn]:
 
 def _pairs(data: ColdStartData) -> tuple[list[int], list[int]]:
     return data.targets.user.tolist(), data.targets.pos.tolist()
+
+
+def text_similarity_scores(text: np.ndarray, recent: int = 3, decay: float = 0.5) -> ScoreFn:
+    """Text-only scorer: cosine of each item's text to the user's ``recent`` last items' texts.
+
+    ``text`` is the ``(rows, T)`` unit-norm sentence-embedding matrix; the latest item weighs
+    1, the one before ``decay``, and so on. Needs no training at all.
+    """
+
+    def score(items: np.ndarray, actions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        query = np.zeros((len(items), text.shape[1]), np.float32)
+        for j in range(recent):
+            pos = lengths - 1 - j
+            ok = pos >= 0
+            rows = items[np.arange(len(items)), np.maximum(pos, 0)]
+            query += np.where(ok[:, None], decay**j * text[rows], 0.0).astype(np.float32)
+        out: np.ndarray = query @ text.T
+        return out
+
+    return score

@@ -15,7 +15,12 @@ import torch
 
 from models.catalog import ItemRecord
 from models.catalog_synthetic import synthetic_catalog
-from models.cold_start import baseline_scores, cold_start_metrics, cold_start_split
+from models.cold_start import (
+    baseline_scores,
+    cold_start_metrics,
+    cold_start_split,
+    text_similarity_scores,
+)
 from models.scoring import ModelScorer, SequenceModel
 from models.sequences import build_sequences, leave_one_out
 from models.synthetic import SyntheticConfig, simulate
@@ -77,12 +82,15 @@ def run_text_benchmark(
     off_cold = train(data.split, train_cfg, progress=False)
     score_off = _scorer(off_cold.model, cvocab.capacity, cvocab.size, 50)
     cold["text_off"] = _pick(cold_start_metrics(score_off, data))
+    cold["text_similarity"] = _pick(cold_start_metrics(text_similarity_scores(ctext), data))
     for name, fn in baseline_scores(data, synth.seed).items():
         cold[name] = _pick(cold_start_metrics(fn, data))
     cold["targets"] = len(data.targets)
     cold["hidden_items"] = len(data.hidden_rows)
     pop = cold["popularity"]["HR@10"]
-    cold["text_over_popularity_HR@10"] = round(cold["text"]["HR@10"] / pop, 2) if pop else None
+    for name in ("text", "text_similarity"):
+        ratio = round(cold[name]["HR@10"] / pop, 2) if pop else None
+        cold[f"{name}_over_popularity_HR@10"] = ratio
     report["cold_start"] = cold
     report["encoder_cache"] = {"hits": encoder.hits, "misses": encoder.misses}
     return report

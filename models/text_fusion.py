@@ -35,8 +35,13 @@ class FusedItemEmbedding(nn.Module):
     has_text: Tensor
     use_id: Tensor
 
-    def __init__(self, ids: nn.Embedding, text: Tensor, use_id: Tensor, fusion: Fusion) -> None:
+    def __init__(
+        self, ids: nn.Embedding, text: Tensor, use_id: Tensor, fusion: Fusion, id_dropout: float
+    ) -> None:
         super().__init__()
+        # In training, this share of rows drops its id part, so the text part alone must
+        # rank well: what an item without interactions has (the DropoutNet idea).
+        self.id_dropout = id_dropout
         n, dim = ids.weight.shape
         self.ids = ids
         self.fusion = fusion
@@ -56,6 +61,9 @@ class FusedItemEmbedding(nn.Module):
     def fuse(self, id_vec: Tensor, text: Tensor, use_id: Tensor, has_text: Tensor) -> Tensor:
         """Fused vectors ``(..., E)`` from id rows ``(..., E)`` and text rows ``(..., T)``."""
         t = self.proj(text) * has_text  # (..., E)
+        if self.training and self.id_dropout > 0:
+            keep = torch.rand(use_id.shape, device=use_id.device) >= self.id_dropout
+            use_id = torch.where(has_text > 0, use_id * keep.to(use_id.dtype), use_id)
         i = id_vec * use_id
         if self.gate is not None:
             g = torch.sigmoid(self.gate(text))
@@ -85,7 +93,12 @@ class TextFusedRecommender(RecurrentRecommender):
     """The recurrent model with text-fused item vectors (tied: same table in and out)."""
 
     def __init__(
-        self, config: RecurrentConfig, text: Tensor, use_id: Tensor, fusion: Fusion = "sum"
+        self,
+        config: RecurrentConfig,
+        text: Tensor,
+        use_id: Tensor,
+        fusion: Fusion = "sum",
+        id_dropout: float = 0.0,
     ) -> None:
         super().__init__(config)
         if not config.tied:
@@ -93,7 +106,7 @@ class TextFusedRecommender(RecurrentRecommender):
         if text.shape[0] != config.num_items:
             raise ValueError(f"text rows {text.shape[0]} != model rows {config.num_items}")
         base = self.item_embedding
-        self.item_embedding = FusedItemEmbedding(base, text, use_id, fusion)  # type: ignore[assignment]
+        self.item_embedding = FusedItemEmbedding(base, text, use_id, fusion, id_dropout)  # type: ignore[assignment]
 
     @property
     def fused(self) -> FusedItemEmbedding:

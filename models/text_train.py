@@ -58,8 +58,12 @@ def train_with_text(
     fusion: Fusion = "sum",
     hidden_rows: np.ndarray | None = None,
     progress: bool = False,
+    id_dropout: float = 0.0,
 ) -> TrainResult:
-    """Train a :class:`TextFusedRecommender`; ``hidden_rows`` are never scored in training."""
+    """Train a :class:`TextFusedRecommender`; ``hidden_rows`` are never scored in training.
+
+    ``id_dropout``: share of rows whose id part is dropped per training step (cold start).
+    """
     if cfg.model != "gru" and cfg.model != "lstm":
         raise ValueError("item text is implemented for the recurrent models")
     if cfg.threads > 0:
@@ -80,7 +84,8 @@ def train_with_text(
         tied=True,
     )
     use_id = torch.from_numpy((counts > 0).astype(np.float32))
-    model = TextFusedRecommender(config, torch.from_numpy(text), use_id, fusion).to(device)
+    text_t = torch.from_numpy(text)
+    model = TextFusedRecommender(config, text_t, use_id, fusion, id_dropout).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     mask = score_mask(rows, vocab.size).to(device)
     if hidden_rows is not None and len(hidden_rows):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from models.catalog import CatalogError, ItemRecord
+from stream.processor import bind_event
 from stream.settings import Settings
 from stream.step import ServingModel
 
@@ -85,6 +86,8 @@ def attach_item_catalog(
     """Items topic + metadata table + agent on a ``stream.app.StreamApp``; returns the table."""
     app = stream_app.app
     processor = stream_app.processor
+    if settings.create_topics:
+        ensure_items_topic(settings)  # Faust never subscribes to a topic missing at start
     topic = app.topic(
         settings.items_topic,
         key_type=bytes,
@@ -97,16 +100,21 @@ def attach_item_catalog(
         default=None,
         key_type=bytes,
         value_type=bytes,
+        partitions=1,  # co-partitioned with the one-partition items topic
         help="Item catalog records by item id (models.catalog.ItemRecord JSON).",
     )
 
     async def items(stream: Any) -> None:
         loop = asyncio.get_running_loop()
-        async for values in stream.take(batch, within=0.05):
+        async for events in stream.take_events(batch, within=0.05):
             started = time.perf_counter()
-            records = parse_items(values)
-            for r in records:
-                table[r.item_id.encode()] = r.to_json()
+            records = []
+            for event in events:
+                found = parse_items([event.value])
+                if found:
+                    bind_event(event)  # the table writes to this message's partition
+                    table[found[0].item_id.encode()] = found[0].to_json()
+                    records.extend(found)
             if rows is None or not records:
                 continue
             while True:
@@ -128,21 +136,34 @@ def attach_item_catalog(
     return table
 
 
-def publish_items(settings: Settings, records: Sequence[ItemRecord]) -> int:
-    """Send records to the items topic keyed by item id; returns how many were sent."""
-    from kafka import KafkaProducer
+def ensure_items_topic(settings: Settings) -> None:
+    """Create the compacted, one-partition items topic when it is missing."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap.split(","))
     try:
         admin.create_topics(
-            [NewTopic(settings.items_topic, 1, settings.replication, {"cleanup.policy": "compact"})]
+            [
+                NewTopic(
+                    settings.items_topic,
+                    num_partitions=1,
+                    replication_factor=settings.replication,
+                    topic_configs={"cleanup.policy": "compact"},
+                )
+            ]
         )
     except TopicAlreadyExistsError:
         pass
     finally:
         admin.close()
+
+
+def publish_items(settings: Settings, records: Sequence[ItemRecord]) -> int:
+    """Send records to the items topic keyed by item id; returns how many were sent."""
+    from kafka import KafkaProducer
+
+    ensure_items_topic(settings)
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap.split(","), acks="all")
     try:
         for r in records:
