@@ -19,26 +19,34 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def split():
     # Strong successor structure: the next item usually follows from the last one.
-    events = generate_events(300, 60, 9000, seed=3, sequential=0.9, cart_rate=0.0, fav_rate=0.0)
+    events = generate_events(200, 60, 5000, seed=3, sequential=0.9, cart_rate=0.0, fav_rate=0.0)
     return leave_one_out(build_sequences(events))
 
 
-@pytest.mark.parametrize("model", ["gru", "sasrec"])
-def test_tiny_training_beats_popularity(split, model: str) -> None:
-    cfg = TrainConfig(
-        model=model,
-        embed_dim=32,
-        hidden_dim=32,
-        dropout=0.1,
-        max_len=20,
-        batch_size=64,
-        lr=5e-3,
-        epochs=6,
-        patience=3,
-        num_heads=1,
-        num_blocks=1,
-    )
-    result = train(split, cfg, progress=False)
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"model": "gru", "init_std": 0.1},
+        {"model": "gru", "skip": True},
+        {"model": "lstm", "init_std": 0.1},
+        {"model": "sasrec", "lr": 5e-3, "batch_size": 64},
+    ],
+    ids=["gru", "gru-skip", "lstm", "sasrec"],
+)
+def test_tiny_training_beats_popularity(split, options) -> None:
+    base = {
+        "embed_dim": 32,
+        "hidden_dim": 32,
+        "dropout": 0.1,
+        "max_len": 20,
+        "batch_size": 32,
+        "lr": 1e-2,
+        "epochs": 6,
+        "patience": 3,
+        "num_heads": 1,
+        "num_blocks": 1,
+    }
+    result = train(split, TrainConfig(**{**base, **options}), progress=False)
     popularity = evaluate(PopularityScorer(split), split, "test")
     assert result.test["NDCG@10"] > popularity["NDCG@10"] + 0.05, (result.test, popularity)
     assert result.history and result.best_epoch >= 1
