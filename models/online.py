@@ -154,7 +154,9 @@ def _collate(windows: Sequences, idx: Sequence[int]) -> tuple[Tensor, ...]:
         items[r, : len(rows)] = rows
         actions[r, : len(acts)] = acts
     x, a = torch.from_numpy(items), torch.from_numpy(actions)
-    valid = x[:, 1:] != 0
+    # Targets must be real items: PAD and UNK rows are masked to -inf in the scores, so a
+    # UNK target (an item that found no free row) would make the loss infinite.
+    valid = x[:, 1:] >= RESERVED
     buy = (a[:, 1:] == int(Action.BUY)).float()
     return x[:, :-1], a[:, :-1], x[:, 1:], buy, valid
 
