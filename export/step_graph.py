@@ -32,14 +32,14 @@ class StepGraph(nn.Module):
         self, items: Tensor, actions: Tensor, state: Tensor, exclude: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``items``/``actions`` (B,), ``state`` (B,S), ``exclude`` (B,E) rows (0 = none)."""
-        out, new_state = self.model.encode(items.unsqueeze(1), actions.unsqueeze(1), state)
-        last = out[:, 0]  # (B, H)
-        query = self.model.project(last)  # (B, D)
+        # (B, F): the GRU output, plus the event's input embedding for ``skip`` models.
+        features, new_state = self.model.step_features(items, actions, state)
+        query = self.model.query(features)  # (B, D)
         # (B, N); Gemm with transB on the embedding rows, so tied weights are stored once.
         scores = nn.functional.linear(query, self.model.output_weights(), self.score_bias)
         scores = scores.scatter(1, exclude, float("-inf"))
         top_scores, top_items = torch.topk(scores, self.k, dim=1)
-        buy_prob = torch.sigmoid(self.model.buy_logit(last))
+        buy_prob = torch.sigmoid(self.model.buy_logit(features))
         return new_state, top_items, top_scores, buy_prob
 
 

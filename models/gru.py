@@ -167,6 +167,13 @@ class RecurrentRecommender(nn.Module):
         features = torch.cat([out, x], dim=-1) if self.skip is not None else out
         return self.item_logits(features), self.buy_logit(features), new_state
 
+    def step_features(self, item: Tensor, action: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """One event per user: scoring features ``(B, F)`` (see :meth:`hidden`), new state."""
+        x = self._inputs(item.unsqueeze(1), action.unsqueeze(1))
+        out, new_state = self._run(x, state)
+        features = torch.cat([out, x], dim=-1) if self.skip is not None else out
+        return features[:, 0], new_state
+
     def step(self, item: Tensor, action: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Serving path, one event per user: ``(scores (B,N), buy_prob (B,), state (B,S))``."""
         logits, buy_logit, new_state = self.forward(item.unsqueeze(1), action.unsqueeze(1), state)

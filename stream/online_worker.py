@@ -35,13 +35,10 @@ def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
 
 def run_online_worker(settings: Settings, models_topic: str) -> None:
     """Serve until SIGINT/SIGTERM, following ``models_topic`` (blocking)."""
-    import faust
-
-    from stream.app import create_app
+    from stream.app import StreamApp
     from stream.items import ItemRows, attach_item_catalog
     from stream.swap import attach_hot_swap, initial_model
-    from stream.topics import ensure_topics, partition_count
-    from stream.worker import WorkerConfigError, load_model
+    from stream.worker import load_model, serve
 
     load = bundle_loader(settings)
     models_dir = settings.data_dir / settings.app_id / "models"
@@ -49,22 +46,13 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
     if model is None:
         log.warning("no version announced on %s yet; serving the local bundle", models_topic)
         model = load_model(settings)
-    if settings.create_topics:
-        partitions = ensure_topics(settings)
-    else:
-        found = partition_count(settings, settings.events_topic)
-        if found is None:
-            raise WorkerConfigError(f"topic {settings.events_topic} does not exist")
-        partitions = found
-    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
-    stream_app = create_app(settings, model, partitions)
-    attach_hot_swap(stream_app.app, stream_app.processor, watcher)
-    attach_item_catalog(stream_app, settings, ItemRows.load(settings))
-    log.warning("worker %s: model %s, following %s", settings.app_id, model.version, models_topic)
-    worker = faust.Worker(
-        stream_app.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
-    )
-    worker.execute_from_commandline()
+
+    def extend(stream_app: StreamApp) -> None:
+        attach_hot_swap(stream_app.app, stream_app.processor, watcher)
+        attach_item_catalog(stream_app, settings, ItemRows.load(settings))
+        log.warning("worker %s: following %s", settings.app_id, models_topic)
+
+    serve(settings, model, extend)
 
 
 def main() -> None:

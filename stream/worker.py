@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from stream.settings import Settings
 from stream.step import ServingModel
+
+if TYPE_CHECKING:
+    from stream.app import StreamApp
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +36,37 @@ def load_model(settings: Settings) -> ServingModel:
 
 def run_worker(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (blocking)."""
-    from stream.app import create_app
-    from stream.topics import ensure_topics, partition_count
-
     if settings.models_topic:
         from stream.online_worker import run_online_worker
 
         run_online_worker(settings, settings.models_topic)
         return
-    model = load_model(settings)
+    serve(settings, load_model(settings))
+
+
+def resolve_partitions(settings: Settings) -> int:
+    """Partitions of the events topic, creating the topics first when configured to."""
+    from stream.topics import ensure_topics, partition_count
+
     if settings.create_topics:
-        partitions = ensure_topics(settings)
-    else:
-        found = partition_count(settings, settings.events_topic)
-        if found is None:
-            raise WorkerConfigError(f"topic {settings.events_topic} does not exist")
-        partitions = found
+        return ensure_topics(settings)
+    found = partition_count(settings, settings.events_topic)
+    if found is None:
+        raise WorkerConfigError(f"topic {settings.events_topic} does not exist")
+    return found
+
+
+def serve(
+    settings: Settings, model: ServingModel, extend: Callable[[StreamApp], None] | None = None
+) -> None:
+    """Build the app around ``model``, let ``extend`` attach more to it, run Faust (blocking)."""
+    from stream.app import create_app
+
+    partitions = resolve_partitions(settings)
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     stream_app = create_app(settings, model, partitions)
+    if extend is not None:
+        extend(stream_app)
     log.warning(
         "worker %s: model %s, %d partitions, http://%s:%d",
         settings.app_id,

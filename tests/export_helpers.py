@@ -17,15 +17,25 @@ REAL_DATA = Path("/work/shared/datasets/amazon_beauty_s3rec.txt")
 N_ITEMS = 400
 
 
-def small_checkpoint(cell: str = "gru", seed: int = 0, n_items: int = N_ITEMS) -> Checkpoint:
+def small_checkpoint(
+    cell: str = "gru", seed: int = 0, n_items: int = N_ITEMS, skip: bool = False
+) -> Checkpoint:
     """A random small model over item ids "1".."n_items" (the s3rec file's ids)."""
     torch.manual_seed(seed)
     vocab = Vocabulary.build(str(i) for i in range(1, n_items + 1))
-    config = RecurrentConfig(num_items=vocab.capacity, embed_dim=16, hidden_dim=24, cell=cell)  # type: ignore[arg-type]
+    config = RecurrentConfig(
+        num_items=vocab.capacity,
+        embed_dim=16,
+        hidden_dim=24,
+        cell=cell,
+        skip=skip,  # type: ignore[arg-type]
+    )
     model = RecurrentRecommender(config).eval()
     with torch.no_grad():  # spread the scores so random models have few near-ties
         model.item_bias.normal_(0, 1.0)
         model.item_embedding.weight.normal_(0, 0.5)
+        if model.skip is not None:  # zero at init: make the input skip really contribute
+            model.skip.weight.normal_(0, 0.5)
     return Checkpoint(config, model.state_dict(), vocab, metrics={"hr@10": 0.5})
 
 

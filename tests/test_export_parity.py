@@ -80,6 +80,14 @@ def test_lstm_exports_and_verifies() -> None:
     assert result["random"]["agreement"] == 1.0
 
 
+def test_input_skip_model_exports_and_verifies() -> None:
+    ckpt = small_checkpoint(skip=True, n_items=120)
+    model = ckpt.build_model()
+    step = export_step(model, ckpt.vocab.size, k=5)
+    result = verify_step(step, model, ckpt.vocab.size, k=5)
+    assert result["random"]["agreement"] == 1.0
+
+
 def test_real_inputs_agree(bundle_dir: Path, checkpoint: Checkpoint) -> None:
     path = load_or_skip()
     model = checkpoint.build_model()
