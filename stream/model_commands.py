@@ -6,6 +6,7 @@ Heavy imports (torch, kafka, onnxruntime) happen inside the handlers.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import time
@@ -199,7 +200,9 @@ def _bench_replay(args: argparse.Namespace) -> int:
     (args.out / f"{name}.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     print(
         f"{name}: HR@10 second half on {summary['hr_on_second_half']:.4f} / off "
-        f"{summary['hr_off_second_half']:.4f} = {report.ratio:.2f}x; promotions "
+        f"{summary['hr_off_second_half']:.4f} = "
+        f"{f'{report.ratio:.2f}x' if math.isfinite(report.ratio) else 'n/a (frozen HR is 0)'}; "
+        "promotions "
         f"{report.promotions}, rejections {report.rejections}; {report.seconds:.0f} s; {png}"
     )
     return 0
