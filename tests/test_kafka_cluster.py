@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import NodeNotReadyError, UnknownBrokerIdError
 
 from tests.kafka_fixtures import KAFKA_SH, unique_name
 
@@ -40,7 +41,15 @@ def test_three_broker_cluster_replicates_with_min_isr_two() -> None:
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         topic = unique_name("rf3")
-        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])
+        deadline = time.monotonic() + 30
+        while True:  # right after start the client may not yet know the controller's node
+            try:
+                admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])
+                break
+            except (UnknownBrokerIdError, NodeNotReadyError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         meta = admin.describe_topics([topic])[0]
         deadline = time.monotonic() + 20
         while not meta["partitions"] and time.monotonic() < deadline:  # metadata propagates
