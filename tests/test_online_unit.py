@@ -130,9 +130,9 @@ def test_fine_tune_loss_stays_finite_when_the_vocabulary_is_full() -> None:
     base = untrained(["a", "b", "c"])
     free = base.vocab.capacity - base.vocab.size
     # More new items than free rows: the overflow stays UNK and must not be a training target.
-    events = [
-        Event(f"u{n % 7}", f"new{n}", Action.CLICK, float(n)) for n in range(free + 40)
-    ] + [Event(f"u{n % 7}", "abc"[n % 3], Action.CLICK, 1000.0 + n) for n in range(40)]
+    events = [Event(f"u{n % 7}", f"new{n}", Action.CLICK, float(n)) for n in range(free + 40)] + [
+        Event(f"u{n % 7}", "abc"[n % 3], Action.CLICK, 1000.0 + n) for n in range(40)
+    ]
     result = fine_tune(base, sorted(events, key=lambda e: e.ts), FineTuneConfig(epochs=1))
     assert result.checkpoint.vocab.size == base.vocab.capacity
     assert result.losses and all(torch.isfinite(torch.tensor(result.losses)))
