@@ -11,12 +11,13 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 
 from models.gru import RecurrentConfig, RecurrentRecommender
 from models.sasrec import SASRecConfig, SASRecRecommender
+from models.text_fusion import TextSide
 from models.vocab import Vocabulary
 
 FORMAT = "streamrec-checkpoint/1"
@@ -26,19 +27,31 @@ class CheckpointError(RuntimeError):
     """Raised when a checkpoint cannot be read or does not match its config."""
 
 
-@dataclass
-class Checkpoint:
-    """A trained recurrent model with what is needed to serve it."""
+ConfigT = TypeVar("ConfigT", RecurrentConfig, SASRecConfig)
+ModelT = TypeVar("ModelT", RecurrentRecommender, SASRecRecommender)
 
-    config: RecurrentConfig
+
+@dataclass
+class _Stored(Generic[ConfigT, ModelT]):
+    """What both checkpoint kinds hold; subclasses name the model class and kind."""
+
+    config: ConfigT
     state_dict: dict[str, torch.Tensor]
     vocab: Vocabulary
     metrics: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] = field(default_factory=dict)
 
-    def build_model(self) -> RecurrentRecommender:
+    kind: ClassVar[str] = ""
+
+    def _fresh(self) -> ModelT:
+        raise NotImplementedError
+
+    def _extra(self) -> dict[str, Any]:
+        return {}
+
+    def build_model(self) -> ModelT:
         """Rebuild the torch model (eval mode, CPU)."""
-        model = RecurrentRecommender(self.config)
+        model = self._fresh()
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError as exc:
@@ -47,15 +60,44 @@ class Checkpoint:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temporary file, then rename)."""
-        return _write(
-            path,
-            "recurrent",
-            self.config.to_dict(),
-            self.state_dict,
-            self.vocab,
-            self.metrics,
-            self.train_config,
-        )
+        payload = {
+            "format": FORMAT,
+            "model": self.kind,
+            "config": self.config.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
+            "vocab": self.vocab.to_json().decode(),
+            "metrics": self.metrics,
+            "train_config": self.train_config,
+            **self._extra(),
+        }
+        return _write(path, payload)
+
+
+def _common(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "state_dict": payload["state_dict"],
+        "vocab": Vocabulary.from_json(payload["vocab"].encode()),
+        "metrics": payload.get("metrics", {}),
+        "train_config": payload.get("train_config", {}),
+    }
+
+
+@dataclass
+class Checkpoint(_Stored[RecurrentConfig, RecurrentRecommender]):
+    """A trained recurrent model with what is needed to serve it.
+
+    ``text_side``: the learned text projection of a model trained with item text (its item
+    table is already the fused one); serving uses it to give a brand-new item a row.
+    """
+
+    text_side: TextSide | None = None
+    kind: ClassVar[str] = "recurrent"
+
+    def _fresh(self) -> RecurrentRecommender:
+        return RecurrentRecommender(self.config)
+
+    def _extra(self) -> dict[str, Any]:
+        return {} if self.text_side is None else {"text_side": self.text_side.to_tensors()}
 
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:
@@ -63,45 +105,22 @@ class Checkpoint:
         payload = _read(path)
         if payload.get("model", "recurrent") != "recurrent":
             raise CheckpointError(f"{path} holds a {payload['model']} model, not a recurrent one")
+        side = payload.get("text_side")
         return cls(
             config=RecurrentConfig.from_dict(payload["config"]),
-            state_dict=payload["state_dict"],
-            vocab=Vocabulary.from_json(payload["vocab"].encode()),
-            metrics=payload.get("metrics", {}),
-            train_config=payload.get("train_config", {}),
+            text_side=None if side is None else TextSide.from_tensors(side),
+            **_common(payload),
         )
 
 
 @dataclass
-class AttentionCheckpoint:
+class AttentionCheckpoint(_Stored[SASRecConfig, SASRecRecommender]):
     """A trained SASRec baseline (evaluated offline; not served by the stream worker)."""
 
-    config: SASRecConfig
-    state_dict: dict[str, torch.Tensor]
-    vocab: Vocabulary
-    metrics: dict[str, Any] = field(default_factory=dict)
-    train_config: dict[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = "sasrec"
 
-    def build_model(self) -> SASRecRecommender:
-        """Rebuild the torch model (eval mode, CPU)."""
-        model = SASRecRecommender(self.config)
-        try:
-            model.load_state_dict(self.state_dict)
-        except RuntimeError as exc:
-            raise CheckpointError(f"weights do not match the stored config: {exc}") from exc
-        return model.eval()
-
-    def save(self, path: str | Path) -> Path:
-        """Write atomically (temporary file, then rename)."""
-        return _write(
-            path,
-            "sasrec",
-            self.config.to_dict(),
-            self.state_dict,
-            self.vocab,
-            self.metrics,
-            self.train_config,
-        )
+    def _fresh(self) -> SASRecRecommender:
+        return SASRecRecommender(self.config)
 
     @classmethod
     def load(cls, path: str | Path) -> AttentionCheckpoint:
@@ -109,13 +128,7 @@ class AttentionCheckpoint:
         payload = _read(path)
         if payload.get("model") != "sasrec":
             raise CheckpointError(f"{path} does not hold a SASRec model")
-        return cls(
-            config=SASRecConfig.from_dict(payload["config"]),
-            state_dict=payload["state_dict"],
-            vocab=Vocabulary.from_json(payload["vocab"].encode()),
-            metrics=payload.get("metrics", {}),
-            train_config=payload.get("train_config", {}),
-        )
+        return cls(config=SASRecConfig.from_dict(payload["config"]), **_common(payload))
 
 
 def load_any(path: str | Path) -> Checkpoint | AttentionCheckpoint:
@@ -126,26 +139,9 @@ def load_any(path: str | Path) -> Checkpoint | AttentionCheckpoint:
     return Checkpoint.load(path)
 
 
-def _write(
-    path: str | Path,
-    model: str,
-    config: dict[str, Any],
-    state_dict: dict[str, torch.Tensor],
-    vocab: Vocabulary,
-    metrics: dict[str, Any],
-    train_config: dict[str, Any],
-) -> Path:
+def _write(path: str | Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": FORMAT,
-        "model": model,
-        "config": config,
-        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-        "vocab": vocab.to_json().decode(),
-        "metrics": metrics,
-        "train_config": train_config,
-    }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
     try:

@@ -134,3 +134,17 @@ def text_similarity_scores(text: np.ndarray, recent: int = 3, decay: float = 0.5
         return out
 
     return score
+
+
+class TextSimilarityScorer:
+    """:func:`text_similarity_scores` as a :class:`models.evaluate.Scorer`."""
+
+    def __init__(self, text: np.ndarray, recent: int = 3, decay: float = 0.5) -> None:
+        self.max_len = recent
+        self._score = text_similarity_scores(text, recent, decay)
+
+    def score(
+        self, items: np.ndarray, actions: np.ndarray, lengths: np.ndarray
+    ) -> tuple[np.ndarray, None]:
+        """Cosine scores ``(B, rows)``; no buy probability."""
+        return self._score(items, actions, lengths), None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 FORMATS = ("csv", "jsonl", "parquet", "taobao", "sequences", "recsys15")
@@ -147,8 +148,45 @@ def _register_train(sub: argparse._SubParsersAction[Any]) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: auto)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _text_args(p)
     p.add_argument("--json", action="store_true", help="print all metrics as JSON last")
     p.set_defaults(handler=_train)
+
+
+def _text_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "item text (gru/lstm)",
+        "With --catalog, each item's vector is its learned id embedding fused with a learned "
+        "projection of its title's sentence embedding (all-MiniLM-L6-v2, frozen, run by ONNX "
+        "Runtime). The checkpoint keeps the projection, so serving can give an item announced "
+        "on the items topic a row before anyone clicks it.",
+    )
+    g.add_argument(
+        "--catalog",
+        default=None,
+        help="item catalog, CSV (header) or JSONL: item_id,title[,category][,brand]"
+        "[,price][,description]; its item_id must match the events' item ids",
+    )
+    g.add_argument(
+        "--fusion",
+        choices=("sum", "gate", "concat"),
+        default="concat",
+        help="how id and text parts combine (default concat: best measured)",
+    )
+    g.add_argument(
+        "--text-loss",
+        type=float,
+        default=1.0,
+        help="weight of the loss that ranks with the text part alone (cold start; default 1)",
+    )
+    g.add_argument(
+        "--id-dropout", type=float, default=0.0, help="share of id parts dropped per step"
+    )
+    g.add_argument(
+        "--text-encoder",
+        default=None,
+        help="exported encoder directory (default: ~/.cache/streamrec, exported on first use)",
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -180,8 +218,25 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads,
         device=args.device,
     )
+    text = None
+    if args.catalog:
+        from models.text_train import TextOptions
+
+        if args.model == "sasrec" or args.untied:
+            msg = "error: --catalog needs --model gru or lstm with tied embeddings"
+            print(msg, file=sys.stderr)
+            return 2
+        text = TextOptions(
+            catalog=Path(args.catalog),
+            fusion=args.fusion,
+            text_loss=args.text_loss,
+            id_dropout=args.id_dropout,
+            encoder_dir=Path(args.text_encoder) if args.text_encoder else None,
+        )
     dataset = load_dataset(args.data, args.format, args.protocol, **_load_kwargs(args))
-    summary = train_and_save(dataset, cfg, args.out, args.report_dir, not args.no_progress)
+    summary = train_and_save(
+        dataset, cfg, args.out, args.report_dir, not args.no_progress, text=text
+    )
     test = summary["test"]
     print(
         f"best epoch {summary['best_epoch']}/{summary['epochs_run']} "
@@ -212,7 +267,11 @@ def _register_evaluate(sub: argparse._SubParsersAction[Any]) -> None:
     )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--checkpoint", help="a checkpoint written by streamrec train")
-    what.add_argument("--baseline", choices=("popularity", "cooccurrence"))
+    what.add_argument(
+        "--baseline",
+        choices=("popularity", "cooccurrence", "text"),
+        help="text: cosine of item titles to the user's last 3 items (needs --catalog)",
+    )
     _data_args(p)
     p.add_argument("--split", choices=("test", "valid"), default="test", help="which targets")
     p.add_argument(
@@ -221,6 +280,15 @@ def _register_evaluate(sub: argparse._SubParsersAction[Any]) -> None:
         default="index",
         help="tied scores: row order (default), worst, best or expected rank",
     )
+    g = p.add_argument_group("item text")
+    g.add_argument(
+        "--catalog",
+        default=None,
+        help="item catalog (CSV/JSONL). With --checkpoint (trained with --catalog): items "
+        "the model never saw get rows from their text first, as the worker gives announced "
+        "items. With --baseline text: the titles to compare.",
+    )
+    g.add_argument("--text-encoder", default=None, help="exported encoder directory")
     p.add_argument("--json", action="store_true", help="print metrics as JSON on the last line")
     p.set_defaults(handler=_evaluate)
 
@@ -229,6 +297,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from models.report import to_json
     from models.workflow import evaluate_baseline, evaluate_checkpoint, load_dataset
 
+    encoder = Path(args.text_encoder) if args.text_encoder else None
     if args.checkpoint:
         metrics = evaluate_checkpoint(
             args.checkpoint,
@@ -237,12 +306,19 @@ def _evaluate(args: argparse.Namespace) -> int:
             args.protocol,
             args.split,
             args.ties,
+            catalog=args.catalog,
+            encoder_dir=encoder,
             **_load_kwargs(args),
         )
         name = args.checkpoint
     else:
+        if args.baseline == "text" and not args.catalog:
+            print("error: --baseline text needs --catalog", file=sys.stderr)
+            return 2
         dataset = load_dataset(args.data, args.format, args.protocol, **_load_kwargs(args))
-        metrics = evaluate_baseline(dataset, args.baseline, args.split, args.ties)
+        metrics = evaluate_baseline(
+            dataset, args.baseline, args.split, args.ties, args.catalog, encoder
+        )
         name = args.baseline
     if args.json:
         print(to_json({"model": name, "split": args.split, **metrics}))

@@ -13,8 +13,9 @@ Serving never sees this class: :func:`materialize` writes the fused table into a
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from typing import Literal
+from typing import IO, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -88,6 +89,12 @@ class FusedItemEmbedding(nn.Module):
         rows = torch.arange(self.text.shape[0], device=self.text.device)
         return self.forward(rows)
 
+    def text_only_weight(self) -> Tensor:
+        """Every row as if its item had no interactions ``(N, E)``: the text part alone."""
+        no_id = torch.zeros_like(self.use_id)
+        out = self.fuse(torch.zeros_like(self.ids.weight), self.text, no_id, self.has_text)
+        return out * self.has_text
+
 
 class TextFusedRecommender(RecurrentRecommender):
     """The recurrent model with text-fused item vectors (tied: same table in and out)."""
@@ -132,7 +139,41 @@ class TextSide:
             t = t @ self.mix[:, self.mix.shape[0] :].T
         return np.ascontiguousarray(t, dtype=np.float32)
 
-    def save(self, path: str) -> None:
+    def to_tensors(self) -> dict[str, object]:
+        """Plain tensors and a string (what a ``weights_only`` checkpoint may hold)."""
+        out: dict[str, object] = {"fusion": self.fusion}
+        out.update(weight=torch.from_numpy(self.weight), bias=torch.from_numpy(self.bias))
+        if self.mix is not None:
+            out["mix"] = torch.from_numpy(self.mix)
+        return out
+
+    @classmethod
+    def from_tensors(cls, data: dict[str, object]) -> TextSide:
+        """Inverse of :meth:`to_tensors`."""
+
+        def arr(name: str) -> npt.NDArray[np.float32]:
+            value = data[name]
+            assert isinstance(value, Tensor)
+            return value.numpy().astype(np.float32)
+
+        fusion = str(data["fusion"])
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}")
+        mix = arr("mix") if "mix" in data else None
+        return cls(fusion, arr("weight"), arr("bias"), mix)  # type: ignore[arg-type]
+
+    def to_bytes(self) -> bytes:
+        """The ``.npz`` bytes of :meth:`save` (a bundle file)."""
+        buf = io.BytesIO()
+        self.save(buf)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TextSide:
+        """Inverse of :meth:`to_bytes`."""
+        return cls.load(io.BytesIO(data))
+
+    def save(self, path: str | IO[bytes]) -> None:
         """Write as ``.npz``."""
         arrays: dict[str, np.ndarray] = {"fusion": np.array(self.fusion)}
         arrays.update(weight=self.weight, bias=self.bias)
@@ -141,7 +182,7 @@ class TextSide:
         np.savez(path, **arrays)  # type: ignore[arg-type]
 
     @classmethod
-    def load(cls, path: str) -> TextSide:
+    def load(cls, path: str | IO[bytes]) -> TextSide:
         """Inverse of :meth:`save`."""
         with np.load(path) as z:
             mix = z["mix"].astype(np.float32) if "mix" in z.files else None

@@ -9,9 +9,10 @@ for reserved rows, unassigned rows and items without text).
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,24 +20,44 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.baselines import training_counts
-from models.evaluate import evaluate
-from models.gru import RecurrentConfig, score_mask
-from models.scoring import ModelScorer
+from models.catalog import load_catalog
+from models.gru import RecurrentConfig
 from models.sequences import Split
 from models.text_fusion import Fusion, TextFusedRecommender
-from models.train import (
-    TrainConfig,
-    TrainResult,
-    _batches,
-    _collate,
-    _item_loss,
-    _subsample_valid,
-    pick_device,
-    training_windows,
-)
+from models.train import ExtraLoss, TrainConfig, TrainResult, train
 from models.vocab import RESERVED, Vocabulary
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How ``streamrec train`` uses item text (``--catalog`` and friends)."""
+
+    catalog: Path  # CSV/JSONL item catalog (models.catalog)
+    fusion: Fusion = "concat"
+    text_loss: float = 1.0
+    id_dropout: float = 0.0
+    encoder_dir: Path | None = None  # exported sentence encoder (default: the cache)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for reports)."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+def catalog_text(vocab: Vocabulary, catalog: Path, encoder_dir: Path | None) -> np.ndarray:
+    """The text matrix of ``vocab`` from a catalog file, encoded by the packaged encoder."""
+    from export.text_encoder import ensure_text_encoder
+    from export.text_runtime import TextEncoder
+
+    texts = {r.item_id: r.text() for r in load_catalog(catalog)}
+    encoder = TextEncoder(ensure_text_encoder(encoder_dir))
+    text = text_matrix(vocab, texts, encoder.encode)
+    covered = int((np.abs(text).sum(1) > 0).sum())
+    log.info("item text: %d of %d items have a catalog entry", covered, vocab.size)
+    if covered == 0:
+        raise ValueError(f"{catalog}: no item of the data has a catalog entry (check item ids)")
+    return text
 
 
 def text_matrix(
@@ -59,20 +80,22 @@ def train_with_text(
     hidden_rows: np.ndarray | None = None,
     progress: bool = False,
     id_dropout: float = 0.0,
+    text_loss: float = 1.0,
 ) -> TrainResult:
-    """Train a :class:`TextFusedRecommender`; ``hidden_rows`` are never scored in training.
+    """Train a :class:`TextFusedRecommender` with :func:`models.train.train`.
 
-    ``id_dropout``: share of rows whose id part is dropped per training step (cold start).
+    ``hidden_rows`` are never scored in training (held-out items). ``id_dropout``: share of
+    rows whose id part is dropped per training step. ``text_loss``: weight of a second
+    next-item loss scored against the text-only table (every item as if it had no
+    interactions), so the projection alone ranks well: what a brand-new item is served with.
     """
     if cfg.model != "gru" and cfg.model != "lstm":
         raise ValueError("item text is implemented for the recurrent models")
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    device = pick_device(cfg.device)
     vocab = split.data.vocab
     rows = vocab.capacity
+    if text.shape[0] != rows:
+        raise ValueError(f"text matrix has {text.shape[0]} rows, the vocabulary {rows}")
     counts = np.zeros(rows)
     counts[: vocab.size] = training_counts(split, "valid")
     config = RecurrentConfig(
@@ -82,54 +105,23 @@ def train_with_text(
         dropout=cfg.dropout,
         cell=cfg.model,
         tied=True,
+        skip=cfg.skip,
+        init_std=cfg.init_std,
     )
     use_id = torch.from_numpy((counts > 0).astype(np.float32))
-    text_t = torch.from_numpy(text)
-    model = TextFusedRecommender(config, text_t, use_id, fusion, id_dropout).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    mask = score_mask(rows, vocab.size).to(device)
-    if hidden_rows is not None and len(hidden_rows):
-        mask[torch.from_numpy(np.asarray(hidden_rows, np.int64)).to(device)] = float("-inf")
-    windows = training_windows(split, cfg.max_len)
-    scorer = ModelScorer(model, rows, vocab.size, cfg.max_len, device)
-    valid_split = _subsample_valid(split, cfg.valid_users, cfg.seed)
-    result = TrainResult(model=model)
-    best, stale, started = -math.inf, 0, time.monotonic()
-    best_state: dict[str, Tensor] = {}
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        total, count = 0.0, 0
-        for idx in _batches(windows, cfg.batch_size, rng):
-            x, a, y, buy, valid = _collate(windows, idx, device)
-            out = model.hidden(x, a)[valid]  # (M, H)
-            loss = _item_loss(model, out, y[valid], mask, cfg.negatives)
-            if cfg.buy_weight > 0:
-                loss = loss + cfg.buy_weight * F.binary_cross_entropy_with_logits(
-                    model.buy_logit(out), buy[valid]
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            total += float(loss.detach()) * len(out)
-            count += len(out)
-        metrics = evaluate(scorer, valid_split, "valid")
-        row = {"epoch": float(epoch), "loss": total / max(count, 1), **metrics}
-        row["seconds"] = time.monotonic() - started
-        result.history.append(row)
-        if progress:
-            log.warning(
-                "epoch %d loss %.4f %s %.4f", epoch, row["loss"], cfg.monitor, row[cfg.monitor]
-            )
-        if metrics[cfg.monitor] > best:
-            best, stale, result.best_epoch = metrics[cfg.monitor], 0, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-        if stale >= cfg.patience or (cfg.time_budget_s and row["seconds"] > cfg.time_budget_s):
-            break
-    model.load_state_dict(best_state)
-    model.eval()
-    result.valid = next(h for h in result.history if h["epoch"] == result.best_epoch)
-    result.test = evaluate(scorer, split, "test")
-    result.seconds = time.monotonic() - started
-    return result
+    model = TextFusedRecommender(config, torch.from_numpy(text), use_id, fusion, id_dropout)
+    extra = _text_only_loss(model, text_loss) if text_loss > 0 else None
+    return train(
+        split, cfg, progress=progress, model=model, never_score=hidden_rows, extra_loss=extra
+    )
+
+
+def _text_only_loss(model: TextFusedRecommender, weight: float) -> ExtraLoss:
+    """Cross-entropy of the next item against the text-only item table, times ``weight``."""
+
+    def loss(out: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+        table = model.fused.text_only_weight()
+        logits = model.query(out) @ table.T + model.item_bias + mask
+        return weight * F.cross_entropy(logits, targets)
+
+    return loss

@@ -30,6 +30,8 @@ from models.sequences import Split, Targets
 log = logging.getLogger(__name__)
 
 ModelKind = Literal["gru", "lstm", "sasrec"]
+# An added training loss: (outputs (M, H), next-item targets (M,), score mask (N,)) -> scalar.
+ExtraLoss = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -165,8 +167,16 @@ def train(
     num_items: int | None = None,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    model: nn.Module | None = None,
+    never_score: np.ndarray | None = None,
+    extra_loss: ExtraLoss | None = None,
 ) -> TrainResult:
-    """Train on ``split.train_lengths`` prefixes, early-stop on validation, test the best."""
+    """Train on ``split.train_lengths`` prefixes, early-stop on validation, test the best.
+
+    ``model``: train this one instead of a fresh :func:`build_model` (e.g. the text-fused
+    model); ``never_score``: rows masked out of the training softmax (held-out items);
+    ``extra_loss(outputs, targets, mask)`` is added to each batch's loss.
+    """
     from tqdm import tqdm
 
     if cfg.threads > 0:
@@ -177,10 +187,12 @@ def train(
     device = pick_device(cfg.device)
     vocab = split.data.vocab
     rows = num_items or vocab.capacity
-    model = build_model(cfg, rows).to(device)
+    model = (model if model is not None else build_model(cfg, rows)).to(device)
     seq_model: SequenceModel = model  # type: ignore[assignment]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     mask = score_mask(rows, vocab.size).to(device)
+    if never_score is not None and len(never_score):
+        mask[torch.from_numpy(np.asarray(never_score, np.int64)).to(device)] = float("-inf")
     windows = training_windows(split, cfg.max_len)
     if not windows:
         raise ValueError("no training sequence has two or more events")
@@ -202,6 +214,8 @@ def train(
                 loss = loss + cfg.buy_weight * F.binary_cross_entropy_with_logits(
                     seq_model.buy_logit(out), buy[valid]
                 )
+            if extra_loss is not None:
+                loss = loss + extra_loss(out, y[valid], mask)
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()

@@ -14,12 +14,13 @@ from models.events import Event
 from models.loaders import ColumnMap, Format, load_events
 from models.metrics import Ties
 from models.sequences import Split, build_sequences, leave_one_out, time_split
+from models.text_train import TextOptions
 from models.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
 Protocol = Literal["loo", "time"]
-Baseline = Literal["popularity", "cooccurrence"]
+Baseline = Literal["popularity", "cooccurrence", "text"]
 
 
 @dataclass
@@ -62,18 +63,35 @@ def load_dataset(
 
 
 def evaluate_baseline(
-    dataset: Dataset, baseline: Baseline, which: str = "test", ties: Ties = "index"
+    dataset: Dataset,
+    baseline: Baseline,
+    which: str = "test",
+    ties: Ties = "index",
+    catalog: str | Path | None = None,
+    encoder_dir: Path | None = None,
 ) -> dict[str, float]:
-    """Metrics of a counting baseline fitted on the events before the ``which`` targets."""
+    """Metrics of a baseline fitted on the events before the ``which`` targets.
+
+    ``text`` needs ``catalog``: items score by the cosine of their text embedding to the
+    user's latest items' (no training at all).
+    """
     from models.baselines import CooccurrenceScorer, PopularityScorer
-    from models.evaluate import evaluate
+    from models.evaluate import Scorer, evaluate
 
     split = dataset.split
-    scorer = (
-        PopularityScorer(split, which)
-        if baseline == "popularity"
-        else CooccurrenceScorer(split, which)
-    )
+    scorer: Scorer
+    if baseline == "text":
+        from models.cold_start import TextSimilarityScorer
+        from models.text_train import catalog_text
+
+        if catalog is None:
+            raise ValueError("the text baseline needs --catalog")
+        text = catalog_text(split.data.vocab, Path(catalog), encoder_dir)
+        scorer = TextSimilarityScorer(text)
+    elif baseline == "popularity":
+        scorer = PopularityScorer(split, which)
+    else:
+        scorer = CooccurrenceScorer(split, which)
     return evaluate(scorer, split, which, ties=ties)
 
 
@@ -84,20 +102,47 @@ def evaluate_checkpoint(
     protocol: Protocol | None = None,
     which: str = "test",
     ties: Ties = "index",
+    catalog: str | Path | None = None,
+    encoder_dir: Path | None = None,
     **load: Any,
 ) -> dict[str, float]:
-    """Metrics of a trained checkpoint; the data is indexed with the checkpoint's vocabulary."""
+    """Metrics of a trained checkpoint; the data is indexed with the checkpoint's vocabulary.
+
+    With ``catalog`` (a checkpoint trained with item text), items of the data the checkpoint
+    never saw get rows from their text first, as the worker gives announced items.
+    """
     from models.evaluate import evaluate
     from models.scoring import ModelScorer
     from models.train import pick_device
 
     ckpt = load_any(path)
-    dataset = load_dataset(data, fmt, protocol, vocab=ckpt.vocab, **load)
+    vocab, model, extra = ckpt.vocab, ckpt.build_model(), {}
+    if catalog is not None:
+        from models.catalog import load_catalog
+        from models.loaders import load_events
+        from models.text_rows import add_text_rows
+
+        if not isinstance(ckpt, Checkpoint):
+            raise ValueError("--catalog needs a recurrent checkpoint trained with --catalog")
+        events, _ = load_events(data, fmt, **_event_kwargs(load))
+        texts = {r.item_id: r.text() for r in load_catalog(catalog)}
+        rows = add_text_rows(ckpt, (e.item_id for e in events), texts, encoder_dir)
+        vocab, model = rows.vocab, rows.model
+        extra = {
+            "new_items_with_text": float(len(rows.added)),
+            "new_items_no_room": float(rows.skipped_full),
+        }
+    dataset = load_dataset(data, fmt, protocol, vocab=vocab, **load)
     device = pick_device()
-    model = ckpt.build_model().to(device)
+    model = model.to(device)
     max_len = int(ckpt.train_config.get("max_len", 50))
-    scorer = ModelScorer(model, ckpt.config.num_items, ckpt.vocab.size, max_len, device)
-    return evaluate(scorer, dataset.split, which, ties=ties)
+    scorer = ModelScorer(model, ckpt.config.num_items, vocab.size, max_len, device)
+    return {**evaluate(scorer, dataset.split, which, ties=ties), **extra}
+
+
+def _event_kwargs(load: dict[str, Any]) -> dict[str, Any]:
+    keys = ("columns", "ts_unit", "k_core", "buys")
+    return {k: v for k, v in load.items() if k in keys}
 
 
 def train_and_save(
@@ -106,14 +151,33 @@ def train_and_save(
     out: str | Path,
     report_dir: str | Path | None = None,
     progress: bool = True,
+    text: TextOptions | None = None,
 ) -> dict[str, Any]:
-    """Train, save the checkpoint (and reports); returns every metric as plain data."""
+    """Train, save the checkpoint (and reports); returns every metric as plain data.
+
+    With ``text`` the recurrent model is trained with item text (:mod:`models.text_train`);
+    the checkpoint holds the fused item table and the text projection for serving.
+    """
     from models.report import markdown_table, plot_curves, write_json
+    from models.text_fusion import TextFusedRecommender, materialize, text_side
+    from models.text_train import catalog_text, train_with_text
     from models.train import train
 
     started = time.monotonic()
     split = dataset.split
-    result = train(split, cfg, progress=progress)
+    if text is None:
+        result = train(split, cfg, progress=progress)
+    else:
+        matrix = catalog_text(split.data.vocab, text.catalog, text.encoder_dir)
+        result = train_with_text(
+            split,
+            cfg,
+            matrix,
+            text.fusion,
+            progress=progress,
+            id_dropout=text.id_dropout,
+            text_loss=text.text_loss,
+        )
     summary: dict[str, Any] = {
         "model": cfg.model,
         "protocol": split.protocol,
@@ -126,6 +190,12 @@ def train_and_save(
         "cleaning": dataset.report.to_dict(),
         "config": cfg.to_dict(),
     }
+    side = None
+    if isinstance(result.model, TextFusedRecommender):
+        side = text_side(result.model)
+        result.model = materialize(result.model)
+        covered = int((result.model.item_embedding.weight.abs().sum(1) > 0).sum())
+        summary["text"] = {**(text.to_dict() if text else {}), "item_rows_nonzero": covered}
     state = result.model.state_dict()
     config = result.model.config  # type: ignore[union-attr]
     ckpt: Checkpoint | AttentionCheckpoint
@@ -133,7 +203,7 @@ def train_and_save(
     if cfg.model == "sasrec":
         ckpt = AttentionCheckpoint(config, state, split.data.vocab, metrics, cfg.to_dict())  # type: ignore[arg-type]
     else:
-        ckpt = Checkpoint(config, state, split.data.vocab, metrics, cfg.to_dict())  # type: ignore[arg-type]
+        ckpt = Checkpoint(config, state, split.data.vocab, metrics, cfg.to_dict(), side)  # type: ignore[arg-type]
     summary["checkpoint"] = str(ckpt.save(out))
     if report_dir is not None:
         report = Path(report_dir)
