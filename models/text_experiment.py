@@ -8,12 +8,13 @@ section comes from :func:`run_text_benchmark`.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from models.catalog import ItemRecord
+from models.catalog import load_catalog
 from models.catalog_synthetic import synthetic_catalog
 from models.cold_start import (
     baseline_scores,
@@ -21,6 +22,8 @@ from models.cold_start import (
     cold_start_split,
     text_similarity_scores,
 )
+from models.events import Event
+from models.loaders import Format, load_events
 from models.scoring import ModelScorer, SequenceModel
 from models.sequences import build_sequences, leave_one_out
 from models.synthetic import SyntheticConfig, simulate
@@ -43,50 +46,86 @@ def _scorer(model: Any, rows: int, size: int, max_len: int) -> Any:
     return lambda items, actions, lengths: scorer.score(items, actions, lengths)[0]
 
 
+@dataclass
+class TextBenchmarkData:
+    """Events and item texts to benchmark on, with a name for the report."""
+
+    name: str
+    events: list[Event]
+    texts: dict[str, str]
+    details: dict[str, Any]
+
+
+def synthetic_data(synth: SyntheticConfig) -> TextBenchmarkData:
+    """The generator's events and the catalog whose titles carry the items' topics."""
+    texts = {r.item_id: r.text() for r in synthetic_catalog(synth)}
+    return TextBenchmarkData("synthetic", simulate(synth), texts, dict(synth.__dict__))
+
+
+def file_data(events: Path, fmt: Format, catalog: Path, name: str = "") -> TextBenchmarkData:
+    """Events and a catalog from files (e.g. ``streamrec items fetch-movielens``)."""
+    loaded, report = load_events(events, fmt)
+    texts = {r.item_id: r.text() for r in load_catalog(catalog)}
+    details = {"events": str(events), "catalog": str(catalog), "cleaning": report.to_dict()}
+    return TextBenchmarkData(name or events.stem, loaded, texts, details)
+
+
 def run_text_benchmark(
-    synth: SyntheticConfig,
+    data: TextBenchmarkData,
     train_cfg: TrainConfig,
     encoder_dir: str | None = None,
     fusions: tuple[Fusion, ...] = FUSIONS,
     holdout_share: float = 0.2,
-    catalog: list[ItemRecord] | None = None,
+    text_loss: float = 2.0,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Train text-off and text-on (each fusion) models, then the cold-start protocol."""
     from export.text_encoder import ensure_text_encoder
     from export.text_runtime import TextEncoder
 
-    events = simulate(synth)
-    texts = {r.item_id: r.text() for r in (catalog or synthetic_catalog(synth))}
+    events, texts = data.events, data.texts
     encoder = TextEncoder(ensure_text_encoder(encoder_dir))
     split = leave_one_out(build_sequences(events))
     vocab = split.data.vocab
     text = text_matrix(vocab, texts, encoder.encode)
-    report: dict[str, Any] = {"synthetic": synth.__dict__, "train": train_cfg.to_dict()}
+    report: dict[str, Any] = {
+        "data": {"name": data.name, **data.details},
+        "train": train_cfg.to_dict(),
+        "text_loss": text_loss,
+        "items_with_text": int((abs(text).sum(1) > 0).sum()),
+        "items": len(vocab.ids),
+    }
     off = train(split, train_cfg, progress=False)
     overall: dict[str, Any] = {"off": _pick(off.test)}
     for fusion in fusions:
-        on = train_with_text(split, train_cfg, text, fusion)
+        on = train_with_text(split, train_cfg, text, fusion, text_loss=text_loss)
         overall[fusion] = _pick(on.test)
         log.warning("overall %s: %s (off %s)", fusion, overall[fusion], overall["off"])
     best: Fusion = max(fusions, key=lambda f: overall[f]["NDCG@10"])
     report["overall"], report["fusion"] = overall, best
 
-    data = cold_start_split(events, holdout_share, seed=synth.seed)
-    cvocab = data.split.data.vocab
+    cold_data = cold_start_split(events, holdout_share, seed=seed)
+    cvocab = cold_data.split.data.vocab
     ctext = text_matrix(cvocab, texts, encoder.encode)
     cold: dict[str, Any] = {}
-    on = train_with_text(data.split, train_cfg, ctext, best, hidden_rows=data.hidden_rows)
-    cold["text"] = _pick(
-        cold_start_metrics(_scorer(on.model, cvocab.capacity, cvocab.size, 50), data)
+    on = train_with_text(
+        cold_data.split,
+        train_cfg,
+        ctext,
+        best,
+        hidden_rows=cold_data.hidden_rows,
+        text_loss=text_loss,
     )
-    off_cold = train(data.split, train_cfg, progress=False)
-    score_off = _scorer(off_cold.model, cvocab.capacity, cvocab.size, 50)
-    cold["text_off"] = _pick(cold_start_metrics(score_off, data))
-    cold["text_similarity"] = _pick(cold_start_metrics(text_similarity_scores(ctext), data))
-    for name, fn in baseline_scores(data, synth.seed).items():
-        cold[name] = _pick(cold_start_metrics(fn, data))
-    cold["targets"] = len(data.targets)
-    cold["hidden_items"] = len(data.hidden_rows)
+    score_on = _scorer(on.model, cvocab.capacity, cvocab.size, train_cfg.max_len)
+    cold["text"] = _pick(cold_start_metrics(score_on, cold_data))
+    off_cold = train(cold_data.split, train_cfg, progress=False)
+    score_off = _scorer(off_cold.model, cvocab.capacity, cvocab.size, train_cfg.max_len)
+    cold["text_off"] = _pick(cold_start_metrics(score_off, cold_data))
+    cold["text_similarity"] = _pick(cold_start_metrics(text_similarity_scores(ctext), cold_data))
+    for name, fn in baseline_scores(cold_data, seed).items():
+        cold[name] = _pick(cold_start_metrics(fn, cold_data))
+    cold["targets"] = len(cold_data.targets)
+    cold["hidden_items"] = len(cold_data.hidden_rows)
     pop = cold["popularity"]["HR@10"]
     for name in ("text", "text_similarity"):
         ratio = round(cold[name]["HR@10"] / pop, 2) if pop else None
@@ -99,7 +138,7 @@ def run_text_benchmark(
 def default_configs(quick: bool = False) -> tuple[SyntheticConfig, TrainConfig]:
     """The benchmark's generator and training settings (``quick``: a tiny run for tests)."""
     synth = SyntheticConfig(n_users=1500, n_items=1000, n_events=60_000, n_topics=30, seed=0)
-    cfg = TrainConfig(embed_dim=48, hidden_dim=96, epochs=30, patience=4, time_budget_s=60.0)
+    cfg = TrainConfig(embed_dim=48, hidden_dim=96, epochs=60, patience=10, time_budget_s=90.0)
     cfg = replace(cfg, threads=max(1, min(2, torch.get_num_threads())))
     if quick:
         synth = replace(synth, n_users=80, n_items=60, n_events=3000, n_topics=6)

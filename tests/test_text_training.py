@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 from models.catalog import write_catalog
@@ -159,3 +160,20 @@ def test_evaluate_gives_unseen_items_text_rows(tmp_path: Path, text_encoder_dir:
     )
     assert metrics["new_items_with_text"] == len(hidden)
     assert 0.0 <= metrics["HR@10"] <= 1.0
+
+
+def test_items_benchmark_quick_report(tmp_path: Path, text_encoder_dir: Path) -> None:
+    from stream.cli import main
+
+    out = tmp_path / "report.json"
+    args = ["items", "benchmark", "--quick", "--fusion", "sum", "--encoder", str(text_encoder_dir)]
+    assert main([*args, "--out", str(out)]) == 0
+    report = orjson.loads(out.read_bytes())
+    assert report["data"]["name"] == "synthetic" and report["fusion"] == "sum"
+    assert set(report["overall"]) == {"off", "sum"}
+    cold = report["cold_start"]
+    for name in ("text", "text_off", "text_similarity", "popularity", "random"):
+        assert 0.0 <= cold[name]["HR@10"] <= 1.0
+    assert cold["hidden_items"] > 0 and cold["targets"] > 0
+    events = tmp_path / "e.csv"
+    assert main(["items", "benchmark", "--events", str(events)]) == 2  # needs --catalog
