@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     b.add_argument("--text-loss", type=float, default=2.0, help="text-only loss weight")
     b.add_argument("--holdout", type=float, default=0.2, help="share of items held out")
-    b.add_argument("--time-budget", type=float, help="seconds per model (default 90)")
+    b.add_argument("--time-budget", type=float, help="seconds per model at most (default 600)")
     b.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
     b.add_argument("--out", type=Path, help="also write the JSON report here")
     b.set_defaults(handler=_benchmark)
