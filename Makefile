@@ -7,7 +7,7 @@ KAFKA := deploy/kafka/kafka.sh
 KAFKA_PORT ?= 9092
 export STREAMREC_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck clean demo bench-stream
+.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck clean demo bench-stream bench-items
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -48,6 +48,10 @@ bench-stream: venv  ## streamrec bench stream on the Taobao replay
 	  $(KAFKA) start --port $$port --dir $$dir; \
 	  trap "$(KAFKA) stop --dir $$dir; rm -rf $$dir" EXIT; \
 	  STREAMREC_BOOTSTRAP=127.0.0.1:$$port $(PY) -m stream.cli bench stream $(BENCH_ARGS)
+
+# Item-text benchmark: fusion choice, text on/off, cold start (BENCH_ARGS: e.g. --dataset movielens).
+bench-items: venv  ## streamrec items benchmark (synthetic catalog by default)
+	$(PY) -m stream.cli items benchmark $(BENCH_ARGS)
 
 lint: venv  ## ruff
 	$(VENV)/bin/ruff check .
