@@ -1,9 +1,10 @@
-"""The bundle: a directory of ONNX graph(s), the vocabulary and a manifest with every checksum.
+"""The bundle: ONNX graph(s), the vocabulary, the optional text projection and a manifest.
 
 A bundle is written into a temporary sibling directory and renamed into place, so a reader
 sees either no bundle or a complete one. :func:`load_bundle` re-hashes every file the manifest
 lists and refuses missing, extra, altered or inconsistent files. This module needs neither
-torch nor onnxruntime, so workers and tools can check a bundle cheaply.
+torch nor onnxruntime, so workers and tools can check a bundle cheaply (only
+:meth:`Bundle.text_side` imports :mod:`models.text_fusion`, for bundles that carry one).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,7 +33,12 @@ from export.errors import (
 from export.spec import BUNDLE_FORMAT, MANIFEST_FILE, STEP_FILE, VOCAB_FILE
 from models.vocab import Vocabulary
 
+if TYPE_CHECKING:
+    from models.text_fusion import TextSide
+
 log = logging.getLogger(__name__)
+
+TEXT_SIDE_FILE: Final = "text_side.npz"  # models.text_fusion.TextSide.to_bytes()
 
 
 class Dims(BaseModel):
@@ -58,6 +65,16 @@ class VocabInfo(BaseModel):
     capacity: int
 
 
+class TextInfo(BaseModel):
+    """The learned text projection: a new item's row from its text embedding (cold start)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str = TEXT_SIDE_FILE
+    fusion: Literal["sum", "gate", "concat"]
+    text_dim: int = Field(gt=0)  # width of the sentence embeddings it projects
+
+
 class Manifest(BaseModel):
     """Self-description of a bundle; ``files`` maps every other file to its sha256."""
 
@@ -72,6 +89,7 @@ class Manifest(BaseModel):
     k: int = Field(gt=0)
     vocab: VocabInfo
     graphs: dict[str, str]  # role ("step", "encode", "step_int8", ...) -> file name
+    text: TextInfo | None = None  # absent in bundles of models trained without item text
     metrics: dict[str, Any] = Field(default_factory=dict)  # training metrics
     verification: dict[str, Any] = Field(default_factory=dict)  # export-time parity figures
     export: dict[str, Any] = Field(default_factory=dict)  # exporter, opset, versions
@@ -102,6 +120,29 @@ class Bundle:
         name = self.manifest.graphs.get(role)
         if name is None:
             raise BundleError(f"bundle {self.path} has no {role!r} graph")
+        return self._checked_bytes(name)
+
+    def text_side(self) -> TextSide | None:
+        """The learned text projection, re-checked like a graph; None when the bundle has none."""
+        info = self.manifest.text
+        if info is None:
+            return None
+        from models.text_fusion import TextSide
+
+        file = self.path / info.file
+        try:
+            side = TextSide.from_bytes(self._checked_bytes(info.file))
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise ManifestError(f"{file} is not a text projection: {exc}") from exc
+        expected = (self.manifest.dims.embed_dim, info.text_dim)
+        if side.fusion != info.fusion or side.weight.shape != expected:
+            raise ManifestError(
+                f"{file}: {side.fusion} projection {side.weight.shape}, manifest says "
+                f"{info.fusion} {expected}"
+            )
+        return side
+
+    def _checked_bytes(self, name: str) -> bytes:
         data = (self.path / name).read_bytes()
         if sha256_bytes(data) != self.manifest.files[name]:
             raise BundleChecksumError(f"{self.path / name} changed since the bundle was loaded")
@@ -245,6 +286,8 @@ def _check_consistent(m: Manifest, path: Path) -> None:
         problems.append(f"vocabulary {m.vocab.file} is not in files")
     elif m.files[m.vocab.file] != m.vocab.sha256:
         problems.append("vocab.sha256 differs from files[vocab.file]")
+    if m.text is not None and m.text.file not in m.files:
+        problems.append(f"text projection {m.text.file} is not in files")
     if m.vocab.capacity != m.dims.num_items:
         problems.append(f"vocab capacity {m.vocab.capacity} != dims.num_items {m.dims.num_items}")
     if m.vocab.size != m.dims.vocab_size:

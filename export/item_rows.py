@@ -12,15 +12,15 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from export.bundle import Bundle
 from export.errors import SessionError
-from export.runtime import GraphRunner, Provider, StepResult, StepSession, create_session
-from export.spec import STEP_OUTPUTS
+from export.runtime import Provider, StepResult, StepRunner, StepSession, provider_of
 from models.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,10 @@ SCORE_BIAS: Final = "score_bias"  # (num_items,): item bias, -inf on unassigned 
 
 
 class ItemRowScorer:
-    """A step scorer (stream.step.Scorer) whose graph can take new item rows."""
+    """A step scorer (stream.step.Scorer) whose graph can take new item rows.
+
+    ``bundle`` is the bundle the graph came from (its text projection serves new items).
+    """
 
     def __init__(
         self,
@@ -42,8 +45,10 @@ class ItemRowScorer:
         k: int,
         provider: Provider = "cpu",
         threads: int | None = None,
+        bundle: Bundle | None = None,
     ) -> None:
         self.proto = proto
+        self.bundle = bundle
         self._vocab = vocab
         self._version = version
         self._state_size = state_size
@@ -54,16 +59,14 @@ class ItemRowScorer:
         for name in (ITEM_TABLE, SCORE_BIAS):
             if name not in self._init:
                 raise SessionError(f"step graph has no {name!r} initializer (not a tied model?)")
-        self.session = create_session(
-            proto.SerializeToString(), provider=provider, threads=threads, spin=False
+        self.step = StepRunner(
+            proto.SerializeToString(), state_size, provider=provider, threads=threads, spin=False
         )
-        self.runner = GraphRunner(self.session, STEP_OUTPUTS)
 
     @classmethod
     def from_session(cls, session: StepSession, threads: int | None = None) -> ItemRowScorer:
         """The same graph as a bundle's step session, ready to take new rows."""
         proto = onnx.load_from_string(session.bundle.graph_bytes(session.graph))
-        provider: Provider = "cuda" if session.provider.startswith("CUDA") else "cpu"
         vocab = Vocabulary(capacity=session.vocab.capacity, ids=list(session.vocab.ids))
         return cls(
             proto,
@@ -71,8 +74,9 @@ class ItemRowScorer:
             version=session.version,
             state_size=session.state_size,
             k=session.k,
-            provider=provider,
+            provider=provider_of(session.provider),
             threads=threads,
+            bundle=session.bundle,
         )
 
     @property
@@ -127,6 +131,7 @@ class ItemRowScorer:
             k=self._k,
             provider=self._provider,
             threads=self._threads,
+            bundle=self.bundle,
         )
 
     def run(
@@ -137,16 +142,4 @@ class ItemRowScorer:
         exclude: np.ndarray | None = None,
     ) -> StepResult:
         """Apply one event per user (see :meth:`export.runtime.StepSession.run`)."""
-        batch = len(items)
-        feeds: dict[str, Any] = {
-            "items": np.ascontiguousarray(items, np.int64).reshape(batch),
-            "actions": np.ascontiguousarray(actions, np.int64).reshape(batch),
-            "state": np.ascontiguousarray(states, np.float32).reshape(batch, self._state_size),
-            "exclude": (
-                np.zeros((batch, 1), np.int64)
-                if exclude is None
-                else np.ascontiguousarray(exclude, np.int64).reshape(batch, -1)
-            ),
-        }
-        out = self.runner.run(feeds)
-        return StepResult(states=out[0], top_items=out[1], top_scores=out[2], buy_prob=out[3])
+        return self.step.run(items, actions, states, exclude)

@@ -21,7 +21,7 @@ import orjson
 import torch
 
 from export import parity, spec
-from export.bundle import Bundle, sha256_bytes, utc_now, write_bundle
+from export.bundle import TEXT_SIDE_FILE, Bundle, sha256_bytes, utc_now, write_bundle
 from export.encode_graph import build_encode, verify_encode
 from export.errors import ExportError, VerificationError
 from export.parity import ParityReport, StepInputs
@@ -218,13 +218,17 @@ def export_checkpoint(
 
     ``real`` are real step inputs (see export.realdata) for parity and the variant gates;
     ``encode`` adds the history encoder; ``variants`` lists optional graphs to try
-    (``"int8"``, ``"fp16"``), each written only if its gate admits it.
+    (``"int8"``, ``"fp16"``), each written only if its gate admits it. A checkpoint with a
+    ``text_side`` (trained with item text) carries it into the bundle as ``text_side.npz``.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.load(checkpoint)
     model = ckpt.build_model()
     c, vocab = model.config, ckpt.vocab
     if vocab.capacity != c.num_items:
         raise ExportError(f"vocabulary capacity {vocab.capacity} != model rows {c.num_items}")
+    side = ckpt.text_side
+    if side is not None and side.weight.shape[0] != c.embed_dim:
+        raise ExportError(f"text projection rows {side.weight.shape[0]} != embed_dim {c.embed_dim}")
     step_onnx = export_step(model, vocab.size, k, exporter)
     verification: dict[str, Any] = {"step": verify_step(step_onnx, model, vocab.size, k, real)}
     vocab_json = vocab.to_json()
@@ -242,6 +246,10 @@ def export_checkpoint(
         for name in variant_files:
             graphs[Path(name).stem.replace(".", "_")] = name
         files.update(variant_files)
+    text: dict[str, Any] | None = None
+    if side is not None:
+        files[TEXT_SIDE_FILE] = side.to_bytes()
+        text = {"file": TEXT_SIDE_FILE, "fusion": side.fusion, "text_dim": side.weight.shape[1]}
     fields: dict[str, Any] = {
         "model_version": version or f"m-{sha256_bytes(step_onnx)[:12]}",
         "created": utc_now(),
@@ -263,6 +271,7 @@ def export_checkpoint(
             "capacity": vocab.capacity,
         },
         "graphs": graphs,
+        "text": text,
         "metrics": json_safe(ckpt.metrics),
         "verification": json_safe(verification),
         "export": {

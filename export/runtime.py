@@ -142,6 +142,63 @@ class StepResult:
     buy_prob: np.ndarray  # (B,) float32
 
 
+def provider_of(active: str) -> Provider:
+    """The :data:`Provider` that reopens a graph where an open session runs (``active``)."""
+    return "cuda" if active == CUDA else "cpu"
+
+
+class StepRunner:
+    """A step graph's ORT session and its numpy call: what every step scorer shares."""
+
+    def __init__(
+        self,
+        graph: bytes,
+        state_size: int,
+        *,
+        provider: Provider = "auto",
+        threads: int | None = None,
+        spin: bool = True,
+    ) -> None:
+        self.session = create_session(graph, provider=provider, threads=threads, spin=spin)
+        self.provider = self.session.get_providers()[0]
+        self.state_size = state_size
+        self._check_signature()
+        self.runner = GraphRunner(self.session, STEP_OUTPUTS)
+
+    def run(
+        self,
+        items: np.ndarray,
+        actions: np.ndarray,
+        states: np.ndarray,
+        exclude: np.ndarray | None = None,
+    ) -> StepResult:
+        """Apply one event per user; ``exclude`` (B,E) rows are never returned (0 = none)."""
+        batch = len(items)
+        feeds: dict[str, np.ndarray] = {
+            "items": np.ascontiguousarray(items, np.int64).reshape(batch),
+            "actions": np.ascontiguousarray(actions, np.int64).reshape(batch),
+            "state": np.ascontiguousarray(states, np.float32).reshape(batch, self.state_size),
+            "exclude": (
+                np.zeros((batch, 1), np.int64)
+                if exclude is None
+                else np.ascontiguousarray(exclude, np.int64).reshape(batch, -1)
+            ),
+        }
+        out = self.runner.run(feeds)
+        return StepResult(states=out[0], top_items=out[1], top_scores=out[2], buy_prob=out[3])
+
+    def _check_signature(self) -> None:
+        names_in = tuple(i.name for i in self.session.get_inputs())
+        names_out = tuple(o.name for o in self.session.get_outputs())
+        if names_in != STEP_INPUTS or names_out != STEP_OUTPUTS:
+            raise SessionError(f"graph signature {names_in} -> {names_out} is not a step graph")
+        state_dim = self.session.get_inputs()[2].shape[1]
+        if state_dim != self.state_size:
+            raise SessionError(
+                f"graph state width {state_dim} != expected state_size {self.state_size}"
+            )
+
+
 class StepSession:
     """The bundle's step graph behind a numpy API: ``run(items, actions, states, exclude)``."""
 
@@ -157,12 +214,15 @@ class StepSession:
     ) -> None:
         self.bundle = bundle
         self.graph = graph
-        self.session = create_session(
-            bundle.graph_bytes(graph), provider=provider, threads=threads, spin=spin
+        self.step = StepRunner(
+            bundle.graph_bytes(graph),
+            bundle.manifest.dims.state_size,
+            provider=provider,
+            threads=threads,
+            spin=spin,
         )
-        self.provider = self.session.get_providers()[0]
-        self._check_signature()
-        self.runner = GraphRunner(self.session, STEP_OUTPUTS)
+        self.session = self.step.session
+        self.provider = self.step.provider
         self._threads = threads
         self._encoder: GraphRunner | None = None
         if warmup:
@@ -215,19 +275,7 @@ class StepSession:
         exclude: np.ndarray | None = None,
     ) -> StepResult:
         """Apply one event per user; ``exclude`` (B,E) rows are never returned (0 = none)."""
-        batch = len(items)
-        feeds: dict[str, np.ndarray] = {
-            "items": np.ascontiguousarray(items, np.int64).reshape(batch),
-            "actions": np.ascontiguousarray(actions, np.int64).reshape(batch),
-            "state": np.ascontiguousarray(states, np.float32).reshape(batch, self.state_size),
-            "exclude": (
-                np.zeros((batch, 1), np.int64)
-                if exclude is None
-                else np.ascontiguousarray(exclude, np.int64).reshape(batch, -1)
-            ),
-        }
-        out = self.runner.run(feeds)
-        return StepResult(states=out[0], top_items=out[1], top_scores=out[2], buy_prob=out[3])
+        return self.step.run(items, actions, states, exclude)
 
     def encode_histories(
         self, items: np.ndarray, actions: np.ndarray, states: np.ndarray | None = None
@@ -239,9 +287,8 @@ class StepSession:
         """
         if self._encoder is None:
             data = self.bundle.graph_bytes("encode")
-            provider: Provider = "cuda" if self.provider == CUDA else "cpu"
             self._encoder = GraphRunner(
-                create_session(data, provider=provider, threads=self._threads),
+                create_session(data, provider=provider_of(self.provider), threads=self._threads),
                 ENCODE_OUTPUTS,
             )
         items = np.ascontiguousarray(items, np.int64)
@@ -254,14 +301,3 @@ class StepSession:
             else np.ascontiguousarray(states, np.float32).reshape(batch, self.state_size),
         }
         return self._encoder.run(feeds)[0]
-
-    def _check_signature(self) -> None:
-        names_in = tuple(i.name for i in self.session.get_inputs())
-        names_out = tuple(o.name for o in self.session.get_outputs())
-        if names_in != STEP_INPUTS or names_out != STEP_OUTPUTS:
-            raise SessionError(f"graph signature {names_in} -> {names_out} is not a step graph")
-        state_dim = self.session.get_inputs()[2].shape[1]
-        if state_dim != self.state_size:
-            raise SessionError(
-                f"graph state width {state_dim} != manifest state_size {self.state_size}"
-            )

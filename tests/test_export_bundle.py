@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
 from export import spec
-from export.bundle import load_bundle, write_bundle
+from export.bundle import TEXT_SIDE_FILE, TextInfo, load_bundle, sha256_file, write_bundle
 from export.errors import (
     BundleChecksumError,
     BundleError,
     BundleIncompleteError,
+    ExportError,
     ManifestError,
 )
+from export.onnx_export import export_checkpoint
+from models.checkpoint import Checkpoint
+from models.text_fusion import TextSide
 from tests import export_helpers as fx
 
 pytestmark = pytest.mark.unit
@@ -82,6 +89,7 @@ def _edit_manifest(path: Path, **changes: object) -> None:
         {"graphs__step": "other.onnx"},
         {"k": 10**9},
         {"surprise": 1},
+        {"text": {"file": "gone.npz", "fusion": "sum", "text_dim": 8}},
     ],
     ids=lambda c: next(iter(c)),
 )
@@ -122,3 +130,62 @@ def test_invalid_manifest_fields_write_nothing(tmp_path: Path, bundle_dir: Path)
     with pytest.raises(ManifestError):
         write_bundle(tmp_path / "out", files, fields)
     assert list(tmp_path.iterdir()) == []
+
+
+def _side(embed_dim: int = 16, text_dim: int = 8) -> TextSide:
+    rng = np.random.default_rng(3)
+    return TextSide(
+        "concat",
+        rng.normal(size=(embed_dim, text_dim)).astype(np.float32),
+        rng.normal(size=embed_dim).astype(np.float32),
+        rng.normal(size=(embed_dim, 2 * embed_dim)).astype(np.float32),
+    )
+
+
+@pytest.fixture(scope="module")
+def text_bundle(checkpoint: Checkpoint, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("text") / "b"
+    export_checkpoint(replace(checkpoint, text_side=_side()), out, k=10, encode=False)
+    return out
+
+
+def test_text_projection_travels_in_the_bundle(text_bundle: Path, bundle_dir: Path) -> None:
+    b = load_bundle(text_bundle)
+    assert b.manifest.text == TextInfo(file=TEXT_SIDE_FILE, fusion="concat", text_dim=8)
+    assert b.manifest.files[TEXT_SIDE_FILE] == sha256_file(text_bundle / TEXT_SIDE_FILE)
+    side, expected = b.text_side(), _side()
+    assert side is not None and side.mix is not None and expected.mix is not None
+    assert np.array_equal(side.weight, expected.weight) and np.array_equal(side.mix, expected.mix)
+    text = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    assert np.array_equal(side.text_row(text), expected.text_row(text))
+    plain = load_bundle(bundle_dir)
+    assert plain.manifest.text is None and plain.text_side() is None
+
+
+def test_flipped_text_byte_is_refused(text_bundle: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(text_bundle, tmp_path / "copy"))
+    loaded = load_bundle(copy)
+    path = copy / TEXT_SIDE_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleChecksumError, match=r"text_side\.npz"):
+        load_bundle(copy)
+    with pytest.raises(BundleChecksumError, match="changed since the bundle was loaded"):
+        loaded.text_side()  # swapped under a loaded bundle: re-checked on use
+
+
+def test_bundle_from_before_projections_still_loads(bundle_copy: Path) -> None:
+    file = bundle_copy / spec.MANIFEST_FILE
+    data = orjson.loads(file.read_bytes())
+    del data["text"]
+    file.write_bytes(orjson.dumps(data))
+    assert load_bundle(bundle_copy).text_side() is None
+
+
+def test_projection_of_another_width_is_not_exported(
+    checkpoint: Checkpoint, tmp_path: Path
+) -> None:
+    with pytest.raises(ExportError, match="embed_dim"):
+        export_checkpoint(replace(checkpoint, text_side=_side(embed_dim=15)), tmp_path / "b")
+    assert not (tmp_path / "b").exists()
