@@ -6,6 +6,8 @@ mean embedding of the items that preceded them in users' sequences (their contex
 back to the mean of all used rows: a new item then scores like its neighbours from the first
 step instead of like random noise. The loss is the training loss of :mod:`models.train`
 (full-softmax next item + weighted buy BCE) over windows of the users' recent sequences.
+A model trained with item text keeps its parent's projection (``Checkpoint.text_side``), so
+the promoted bundle still gives an announced, never-clicked item a row.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def extend_vocabulary(
         vocab=vocab,
         metrics=dict(checkpoint.metrics),
         train_config=dict(checkpoint.train_config),
+        text_side=checkpoint.text_side,
     )
     return extended, added
 
@@ -210,6 +213,7 @@ def fine_tune(
         vocab=extended.vocab,
         metrics=dict(checkpoint.metrics),
         train_config={**checkpoint.train_config, "fine_tune": cfg.__dict__},
+        text_side=checkpoint.text_side,  # kept: the promoted bundle serves new items with it
     )
     result.seconds = time.monotonic() - started
     return result

@@ -1,10 +1,14 @@
 """The item catalog in the worker: an items topic, an item-metadata table, cold-start rows.
 
-:func:`attach_item_catalog` adds to a built worker app (after ``create_app``) an agent on
-the items topic that stores every valid :class:`~models.catalog.ItemRecord` in the
-``item-metadata`` table and, when :class:`ItemRows` is configured, gives each unseen item a
-free vocabulary row whose vector is its text embedding through the serving model's learned
-projection, then switches the processor to that graph between batches (as a hot swap does).
+:func:`attach_item_catalog` adds to a built worker app (after ``create_app``) an agent on the
+items topic that stores every valid :class:`~models.catalog.ItemRecord` in the
+``item-metadata`` table. With :class:`~stream.item_rows.ItemRows` configured, an
+:class:`ItemCatalog` task keeps every stored item scorable: an item the serving model does not
+know gets a free vocabulary row whose vector is its text embedding through the serving
+bundle's learned projection, and the processor switches to that graph between batches (as a
+hot swap does). After a hot swap or a
+table recovery it checks the whole table again, so an item announced but never clicked (hence
+missing from a newly trained vocabulary) comes back with the new bundle's projection.
 """
 
 from __future__ import annotations
@@ -13,60 +17,111 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from models.catalog import CatalogError, ItemRecord
 from stream.processor import bind_event
 from stream.settings import Settings
 from stream.step import ServingModel
 
+if TYPE_CHECKING:
+    from stream.item_rows import ItemRows
+
 log = logging.getLogger(__name__)
 
-TEXT_SIDE_FILE = "text_side.npz"
 ITEMS_TABLE = "item-metadata"
+SCAN_YIELD = 10_000  # table keys checked between two yields to the event loop
 
 
-class ItemRows:
-    """Unseen items -> a serving model with their text-only rows (no torch)."""
+class ModelHolder(Protocol):
+    """What the catalog needs from the batch processor: the model it serves."""
 
-    def __init__(self, encoder: Any, side: Any, bias_quantile: float = 0.5) -> None:
-        self.encoder = encoder  # export.text_runtime.TextEncoder
-        self.side = side  # models.text_fusion.TextSide
-        self.bias_quantile = bias_quantile
+    model: ServingModel
 
-    @classmethod
-    def load(cls, settings: Settings) -> ItemRows | None:
-        """From ``settings.item_text_dir``; None when cold start is not configured."""
-        if settings.item_text_dir is None:
-            return None
-        from export.text_runtime import TextEncoder
-        from models.text_fusion import TextSide
 
-        directory = Path(settings.item_text_dir)
-        side = TextSide.load(str(directory / TEXT_SIDE_FILE))
-        return cls(TextEncoder(directory, threads=1), side, settings.new_item_bias_quantile)
+class ItemCatalog:
+    """Stored items and the serving model's rows for them (:meth:`run` is their only writer).
 
-    def add(self, model: ServingModel, records: Sequence[ItemRecord]) -> ServingModel | None:
-        """A model that also scores the unseen ``records``; None when all are known."""
-        from export.item_rows import ItemRowScorer
-        from export.runtime import StepSession
+    ``table`` maps item id bytes to record JSON (the Faust table, or a dict in tests).
+    """
 
-        scorer = model.scorer
-        if isinstance(scorer, StepSession):
-            scorer = ItemRowScorer.from_session(scorer, threads=1)
-        if not isinstance(scorer, ItemRowScorer):
-            raise TypeError(f"cannot add rows to a {type(scorer).__name__}")
-        fresh = {r.item_id: r for r in records if r.item_id not in scorer.vocab}
-        if not fresh:
-            return None
-        texts = self.encoder.encode([r.text() for r in fresh.values()])
-        vectors = self.side.text_row(texts)
-        known = scorer.known_bias()
-        bias = float(np.quantile(known, self.bias_quantile)) if len(known) else 0.0
-        return ServingModel(scorer.with_items(list(fresh), vectors, bias))
+    def __init__(self, holder: ModelHolder, table: Any, rows: ItemRows | None) -> None:
+        self.holder = holder
+        self.table = table
+        self.rows = rows
+        self._new: dict[str, ItemRecord] = {}
+        self._covered: ServingModel | None = None  # a model known to score every stored item
+        self._wake = asyncio.Event()
+        self._since: float | None = None
+
+    def announce(self, records: Sequence[ItemRecord]) -> None:
+        """Records just stored in the table (call on the event loop)."""
+        if self.rows is None:
+            return
+        self._new.update((r.item_id, r) for r in records)
+        self._wake_up()
+
+    def rescan(self, *_: object) -> None:
+        """Check every stored item again (after a hot swap or a table recovery)."""
+        self._covered = None
+        if self.rows is not None:
+            self._wake_up()
+
+    def _wake_up(self) -> None:
+        if self._since is None:
+            self._since = time.perf_counter()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Forever: after each wake-up, give the serving model the rows it lacks."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.cover()
+
+    async def cover(self) -> None:
+        """Add rows for the stored items the serving model does not know (one pass)."""
+        from export.errors import ExportError
+        from models.vocab import VocabularyFullError
+
+        assert self.rows is not None
+        base = self.holder.model
+        todo = list(self._new.values()) if base is self._covered else await self.missing(base)
+        self._new.clear()
+        new = None
+        if todo:
+            loop = asyncio.get_running_loop()
+            try:
+                new = await loop.run_in_executor(None, self.rows.add, base, todo)
+            except (VocabularyFullError, ExportError, OSError, ValueError) as exc:
+                log.error("cold start: %d items got no row: %s", len(todo), exc)
+        if self.holder.model is not base:  # hot-swapped meanwhile: the next pass redoes it all
+            self._wake.set()
+            return
+        if new is not None:
+            self.holder.model = new
+            started = self._since if self._since is not None else time.perf_counter()
+            log.warning(
+                "cold start: %d item rows live in %.2f s (model %s, vocabulary %d)",
+                new.size - base.size,
+                time.perf_counter() - started,
+                new.version,
+                new.size,
+            )
+        self._covered = self.holder.model
+        self._since = None
+
+    async def missing(self, model: ServingModel) -> list[ItemRecord]:
+        """Stored records ``model`` does not know (the whole table, yielding now and then)."""
+        vocab = model.scorer.vocab
+        out: list[ItemRecord] = []
+        for n, key in enumerate(list(self.table.keys())):
+            if n and n % SCAN_YIELD == 0:
+                await asyncio.sleep(0)
+            if key.decode() not in vocab:
+                raw = self.table.get(key)
+                out.extend(parse_items([raw] if raw is not None else []))
+        return out
 
 
 def parse_items(values: Sequence[bytes]) -> list[ItemRecord]:
@@ -82,10 +137,9 @@ def parse_items(values: Sequence[bytes]) -> list[ItemRecord]:
 
 def attach_item_catalog(
     stream_app: Any, settings: Settings, rows: ItemRows | None, batch: int = 256
-) -> Any:
-    """Items topic + metadata table + agent on a ``stream.app.StreamApp``; returns the table."""
+) -> ItemCatalog:
+    """Items topic, metadata table and agent (plus the row keeper when ``rows`` is given)."""
     app = stream_app.app
-    processor = stream_app.processor
     if settings.create_topics:
         ensure_items_topic(settings)  # Faust never subscribes to a topic missing at start
     topic = app.topic(
@@ -103,11 +157,10 @@ def attach_item_catalog(
         partitions=1,  # co-partitioned with the one-partition items topic
         help="Item catalog records by item id (models.catalog.ItemRecord JSON).",
     )
+    catalog = ItemCatalog(stream_app.processor, table, rows)
 
     async def items(stream: Any) -> None:
-        loop = asyncio.get_running_loop()
         async for events in stream.take_events(batch, within=0.05):
-            started = time.perf_counter()
             records = []
             for event in events:
                 found = parse_items([event.value])
@@ -115,25 +168,17 @@ def attach_item_catalog(
                     bind_event(event)  # the table writes to this message's partition
                     table[found[0].item_id.encode()] = found[0].to_json()
                     records.extend(found)
-            if rows is None or not records:
-                continue
-            while True:
-                base = processor.model
-                new = await loop.run_in_executor(None, rows.add, base, records)
-                if new is None:
-                    break
-                if processor.model is base:  # no hot swap meanwhile; else redo on the new one
-                    processor.model = new
-                    log.warning(
-                        "cold start: %d item rows live in %.2f s (vocabulary %d)",
-                        len(records),
-                        time.perf_counter() - started,
-                        new.size,
-                    )
-                    break
+            if records:
+                catalog.announce(records)
+
+    async def recovered() -> None:
+        catalog.rescan()  # on start and after a rebalance: items stored before it
 
     app.agent(topic, name="item-catalog")(items)
-    return table
+    if rows is not None:
+        table.on_recover(recovered)
+        app.task(catalog.run)
+    return catalog
 
 
 def ensure_items_topic(settings: Settings) -> None:

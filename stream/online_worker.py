@@ -2,7 +2,9 @@
 
 The same worker as :func:`stream.worker.run_worker`, plus a :class:`ModelWatcher`: on start
 it serves the topic's serving version (the bundle of the settings only when none is
-announced yet), then follows the topic and switches models between batches.
+announced yet), then follows the topic and switches models between batches. After a switch
+the item catalog gives announced items the new model does not know their rows again, with
+the new bundle's text projection.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
 def run_online_worker(settings: Settings, models_topic: str) -> None:
     """Serve until SIGINT/SIGTERM, following ``models_topic`` (blocking)."""
     from stream.app import StreamApp
-    from stream.items import ItemRows, attach_item_catalog
+    from stream.item_rows import ItemRows
+    from stream.items import attach_item_catalog
     from stream.swap import attach_hot_swap, initial_model
     from stream.worker import load_model, serve
 
@@ -47,9 +50,13 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
         log.warning("no version announced on %s yet; serving the local bundle", models_topic)
         model = load_model(settings)
 
+    rows = ItemRows.load(settings)
+    if rows is not None:
+        rows.side(model)  # resolve (and log) the projection now, not on the first announcement
+
     def extend(stream_app: StreamApp) -> None:
-        attach_hot_swap(stream_app.app, stream_app.processor, watcher)
-        attach_item_catalog(stream_app, settings, ItemRows.load(settings))
+        catalog = attach_item_catalog(stream_app, settings, rows)
+        attach_hot_swap(stream_app.app, stream_app.processor, watcher, on_swap=catalog.rescan)
         log.warning("worker %s: following %s", settings.app_id, models_topic)
 
     serve(settings, model, extend)

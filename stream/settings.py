@@ -84,9 +84,12 @@ class Settings(BaseSettings):
     )
     item_text_dir: Path | None = Field(
         None,
-        description="Exported text encoder directory (export.text_encoder) holding the serving "
-        "model's projection as text_side.npz: an announced unseen item gets a vocabulary row "
-        "and a text-only vector at once. Unset: items are stored, not added to the model.",
+        description="Exported text encoder directory (export.text_encoder; `streamrec items "
+        "export-encoder` writes it). With it, an announced item the serving model does not "
+        "know gets a vocabulary row at once: its text embedding through the serving bundle's "
+        "learned projection (text_side.npz in the bundle, so it follows hot swaps; a "
+        "text_side.npz here only serves bundles that carry none). Unset: items are stored, "
+        "not added to the model.",
     )
     new_item_bias_quantile: float = Field(
         0.5,

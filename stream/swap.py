@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,8 +104,17 @@ def initial_model(
     return watcher, watcher.catch_up()
 
 
-def attach_hot_swap(app: Any, processor: Swappable, watcher: ModelWatcher) -> SwapMetrics:
-    """Start ``watcher`` when the Faust ``app`` starts; swaps reach ``processor`` on its loop."""
+def attach_hot_swap(
+    app: Any,
+    processor: Swappable,
+    watcher: ModelWatcher,
+    on_swap: Callable[[SwapEvent], object] | None = None,
+) -> SwapMetrics:
+    """Start ``watcher`` when the Faust ``app`` starts; swaps reach ``processor`` on its loop.
+
+    ``on_swap`` runs on the loop right after each switch (e.g. the item catalog re-adding
+    announced items the new model does not know).
+    """
     metrics = SwapMetrics(processor.metrics.registry)
     watcher.on_failure = lambda _version, _reason: metrics.failures.inc()
     if watcher.current is not None:
@@ -113,8 +123,13 @@ def attach_hot_swap(app: Any, processor: Swappable, watcher: ModelWatcher) -> Sw
     async def start_model_watcher() -> None:
         loop = asyncio.get_running_loop()
 
+        def swap(model: ServingModel, record: ServingRecord) -> None:
+            event = apply_swap(processor, model, record, metrics)
+            if on_swap is not None:
+                on_swap(event)
+
         def ready(model: ServingModel, record: ServingRecord) -> None:
-            loop.call_soon_threadsafe(apply_swap, processor, model, record, metrics)
+            loop.call_soon_threadsafe(swap, model, record)
 
         watcher.start(ready)
 

@@ -1,4 +1,8 @@
-"""Run one worker process: load the model, make sure the topics exist, start Faust."""
+"""Run one worker process: load the model, make sure the topics exist, start Faust.
+
+Every worker also follows the item catalog (items topic, metadata table and, with a text
+encoder configured, cold-start rows for announced items; see :mod:`stream.items`).
+"""
 
 from __future__ import annotations
 
@@ -41,7 +45,13 @@ def run_worker(settings: Settings) -> None:
 
         run_online_worker(settings, settings.models_topic)
         return
-    serve(settings, load_model(settings))
+    from stream.item_rows import ItemRows
+    from stream.items import attach_item_catalog
+
+    rows, model = ItemRows.load(settings), load_model(settings)
+    if rows is not None:
+        rows.side(model)  # resolve (and log) the projection now, not on the first announcement
+    serve(settings, model, lambda app: attach_item_catalog(app, settings, rows))
 
 
 def resolve_partitions(settings: Settings) -> int:
@@ -57,7 +67,7 @@ def resolve_partitions(settings: Settings) -> int:
 
 
 def serve(
-    settings: Settings, model: ServingModel, extend: Callable[[StreamApp], None] | None = None
+    settings: Settings, model: ServingModel, extend: Callable[[StreamApp], object] | None = None
 ) -> None:
     """Build the app around ``model``, let ``extend`` attach more to it, run Faust (blocking)."""
     from stream.app import create_app

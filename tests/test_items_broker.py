@@ -1,108 +1,177 @@
-"""Broker tier: an item announced on the items topic shows up in recommendations, no retraining."""
+"""Broker tier: an item announced on the items topic shows up in recommendations, no retraining.
+
+The projection travels in the model bundle, so the worker needs only the text encoder
+directory, and a hot swap to another bundle re-adds the item with that bundle's projection.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import orjson
 import pytest
 
-from tests.item_support import text_encoder_dir
+from models.catalog import ItemRecord
+from tests.item_support import text_bundle, text_encoder_dir
 from tests.kafka_fixtures import Broker, free_port, unique_name
-from tests.stream_support import Worker, event_json, produce, tiny_bundle
+from tests.stream_support import Worker, event_json, produce
 
 pytestmark = pytest.mark.broker
-__all__ = ["text_encoder_dir", "tiny_bundle"]
+__all__ = ["text_encoder_dir"]
+
+NEW = ItemRecord(
+    item_id="brand-new-1",
+    title="ultralight carbon trail running shoes",
+    category="running",
+    brand="Acme",
+    price=129.0,
+    description=None,
+)
 
 
-def text_dir(tmp_path: Path, encoder: Path, bundle: Path, title: str) -> Path:
-    """Encoder files plus a projection sending ``title`` to 100x the tiny model's usual top item.
-
-    (An untrained model scores every user alike; a random projection could land the new item
-    last for everyone. This one makes it a top item, which is what the plumbing test needs.)
-    """
-    from export.item_rows import ITEM_TABLE, ItemRowScorer
-    from export.runtime import StepSession
+def bundles(tmp_path: Path, encoder: Path, *versions: str) -> list[Path]:
+    """Tiny models (one seed each) whose bundled projection aims ``NEW`` at their top item."""
     from export.text_runtime import TextEncoder
-    from models.text_fusion import TextSide
 
-    out = tmp_path / "text"
-    out.mkdir()
-    for name in ("text_encoder.onnx", "tokenizer.json"):
-        (out / name).symlink_to(encoder / name)
-    scorer = ItemRowScorer.from_session(StepSession.open(bundle, provider="cpu"))
-    top = scorer.run(np.array([2]), np.ones(1, np.int64), np.zeros((1, scorer.state_size)))
-    direction = scorer.array(ITEM_TABLE)[int(top.top_items[0, 0])]
-    text = TextEncoder(out, cache_size=0).encode([title])[0]
-    weight = 100.0 * np.outer(direction, text).astype(np.float32)  # (E, T): t -> 100 direction
-    TextSide("sum", weight, np.zeros(len(direction), np.float32)).save(str(out / "text_side.npz"))
-    return out
+    text = TextEncoder(encoder, cache_size=0).encode([NEW.text()])[0]
+    return [text_bundle(tmp_path / v, text, seed=i, version=v) for i, v in enumerate(versions)]
 
 
-def test_announced_item_reaches_top_k(
-    broker: Broker, tiny_bundle: Path, text_encoder_dir: Path, tmp_path: Path
-) -> None:
-    from kafka import KafkaConsumer, TopicPartition
-
-    from models.catalog import ItemRecord
-    from stream.items import publish_items
-    from stream.settings import load_settings
-
-    new = ItemRecord(
-        item_id="brand-new-1",
-        title="ultralight carbon trail running shoes",
-        category="running",
-        brand="Acme",
-        price=129.0,
-        description=None,
-    )
+def worker_settings(tmp_path: Path, bundle: Path, encoder: Path, **extra: object) -> dict[str, Any]:
     app = unique_name("app")
-    s = {
+    return {
         "app_id": app,
         "events_topic": f"{app}-events",
         "recommendations_topic": f"{app}-recs",
         "dead_letter_topic": f"{app}-dead",
-        "models_topic": f"{app}-models",
         "items_topic": f"{app}-items",
-        "item_text_dir": text_dir(tmp_path, text_encoder_dir, tiny_bundle, new.text()),
+        "item_text_dir": encoder,  # the encoder only: the projection is in the bundle
         "new_item_bias_quantile": 1.0,
         "partitions": 2,
-        "bundle": tiny_bundle,
+        "bundle": bundle,
         "data_dir": tmp_path / "state",
         "batch_within_s": 0.02,
+        **extra,
     }
-    worker = Worker(broker.bootstrap, tmp_path / "worker.log", free_port(), **s).start()
-    try:
-        worker.wait_ready()
-        settings = load_settings(bootstrap=broker.bootstrap, items_topic=s["items_topic"])
-        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, consumer_timeout_ms=200)
-        recs_topic = str(s["recommendations_topic"])
-        produce(broker.bootstrap, str(s["events_topic"]), [(b"u0", event_json("u0", "i1"))])
+
+
+class Recommendations:
+    """Fresh users click a few times a second; their recommendations are read back."""
+
+    def __init__(self, bootstrap: str, s: dict[str, Any]) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.bootstrap, self.events = bootstrap, str(s["events_topic"])
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=200)
+        topic = str(s["recommendations_topic"])
+        produce(bootstrap, self.events, [(b"u0", event_json("u0", "i1"))])  # creates the topic
         parts = None
         while not parts:
-            parts = consumer.partitions_for_topic(recs_topic)
-        consumer.assign([TopicPartition(recs_topic, p) for p in parts])
-        consumer.seek_to_end()
-        announced = time.monotonic()
-        publish_items(settings, [new])
-        seen_at, n = None, 0
-        while seen_at is None and time.monotonic() - announced < 60:
-            users = [f"u{n * 8 + j}" for j in range(8)]  # fresh users, a few events a second
-            events = [(u.encode(), event_json(u, f"i{(n + j) % 60}")) for j, u in enumerate(users)]
-            produce(broker.bootstrap, str(s["events_topic"]), events)
-            n += 1
-            for msg in consumer:
-                rec = orjson.loads(msg.value)
-                if any(i["item_id"] == new.item_id for i in rec["items"]):
-                    seen_at = time.monotonic()
-                    break
-        consumer.close()
-        assert seen_at is not None, f"new item never recommended; see {worker.log}"
-        latency = seen_at - announced
+            parts = self.consumer.partitions_for_topic(topic)
+        self.consumer.assign([TopicPartition(topic, p) for p in parts])
+        self.consumer.seek_to_end()
+        self.n = 0
+
+    def first(self, match: Callable[[dict[str, Any]], bool], timeout: float = 60) -> float:
+        """Seconds until a recommendation matches (raises after ``timeout``)."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            users = [f"w{self.n}-{j}" for j in range(8)]
+            events = [
+                (u.encode(), event_json(u, f"i{(self.n + j) % 60}")) for j, u in enumerate(users)
+            ]
+            produce(self.bootstrap, self.events, events)
+            self.n += 1
+            for msg in self.consumer:
+                if match(orjson.loads(msg.value)):
+                    return time.monotonic() - started
+        raise AssertionError(f"no matching recommendation within {timeout} s")
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def recommends(item: str, version: str | None = None) -> Callable[[dict[str, Any]], bool]:
+    def match(rec: dict[str, Any]) -> bool:
+        if version is not None and rec["model_version"] != version:
+            return False
+        return any(i["item_id"] == item for i in rec["items"])
+
+    return match
+
+
+def test_announced_item_reaches_top_k_and_survives_a_restart(
+    broker: Broker, text_encoder_dir: Path, tmp_path: Path
+) -> None:
+    """The plain worker (no models topic) serves an announced item through its bundle.
+
+    After a restart the model comes fresh from the bundle; the item, still in the recovered
+    metadata table, gets its row again.
+    """
+    from stream.items import publish_items
+    from stream.settings import load_settings
+
+    (bundle,) = bundles(tmp_path, text_encoder_dir, "text-1")
+    s = worker_settings(tmp_path, bundle, text_encoder_dir)
+    log = tmp_path / "worker.log"
+    worker = Worker(broker.bootstrap, log, free_port(), **s).start()
+    try:
+        worker.wait_ready()
+        recs = Recommendations(broker.bootstrap, s)
+        items = load_settings(bootstrap=broker.bootstrap, items_topic=s["items_topic"])
+        publish_items(items, [NEW])
+        latency = recs.first(recommends(NEW.item_id))
         print(f"announce -> in a top-K: {latency:.2f} s")
         assert latency < 30  # target 10 s; generous for a loaded shared test machine
-        assert "cold start: 1 item rows live" in (tmp_path / "worker.log").read_text()
+        text = log.read_text()
+        assert "cold start: 1 item rows live" in text
+        assert "cold start: model text-1 projects new items with its bundle" in text
+        worker.stop()
+        worker = Worker(broker.bootstrap, log, free_port(), **s).start()
+        worker.wait_ready()
+        again = recs.first(recommends(NEW.item_id))
+        recs.close()
+        print(f"after a restart, ready -> in a top-K: {again:.2f} s")
+        assert log.read_text().count("cold start: 1 item rows live") == 2
+    finally:
+        worker.stop()
+
+
+def test_announced_item_survives_a_hot_swap(
+    broker: Broker, text_encoder_dir: Path, tmp_path: Path
+) -> None:
+    """Never clicked, so absent from the next model's vocabulary: re-added after the swap."""
+    from stream.distribution import ModelPublisher
+    from stream.items import publish_items
+    from stream.settings import load_settings
+
+    v1, v2 = bundles(tmp_path, text_encoder_dir, "text-1", "text-2")
+    s = worker_settings(tmp_path, v1, text_encoder_dir, models_topic=unique_name("models"))
+    log = tmp_path / "worker.log"
+    worker = Worker(broker.bootstrap, log, free_port(), **s).start()
+    try:
+        worker.wait_ready()
+        recs = Recommendations(broker.bootstrap, s)
+        publish_items(
+            load_settings(bootstrap=broker.bootstrap, items_topic=s["items_topic"]), [NEW]
+        )
+        announced = recs.first(recommends(NEW.item_id, "text-1"))
+        publisher = ModelPublisher(broker.bootstrap, str(s["models_topic"]))
+        publisher.publish_version(
+            v2, None, version="text-2", parent="text-1", reason="test", gate={}
+        )
+        publisher.serve("text-2", "promotion")
+        publisher.close()
+        swapped = recs.first(recommends(NEW.item_id, "text-2"))
+        recs.close()
+        print(
+            f"announce -> top-K {announced:.2f} s; swap -> top-K on the new model {swapped:.2f} s"
+        )
+        text = log.read_text()
+        assert text.count("cold start: 1 item rows live") == 2
+        assert "cold start: model text-2 projects new items with its bundle" in text
     finally:
         worker.stop()

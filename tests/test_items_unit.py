@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from models.catalog import CatalogError, ItemRecord, load_catalog, parse_item, write_catalog
+from models.text_fusion import TextSide
+from stream.step import ServingModel
 from tests.item_support import text_encoder_dir
 
 pytestmark = pytest.mark.unit
@@ -159,3 +164,129 @@ def test_cold_start_protocol_hides_items_from_training() -> None:
     scores = {k: cold_start_metrics(fn, data)["HR@10"] for k, fn in baseline_scores(data).items()}
     assert scores["popularity"] == pytest.approx(1.0)  # 10 candidates: top-10 holds them all
     assert 0 <= scores["random"] <= 1
+
+
+TITLE = ItemRecord(
+    item_id="new-1", title="trail shoes", category=None, brand=None, price=None, description=None
+)
+
+
+@pytest.fixture(scope="module")
+def text_bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Two tiny models whose projections aim the title at their top item, and one without."""
+    from tests.item_support import HashEncoder, text_bundle
+
+    root = tmp_path_factory.mktemp("text-bundles")
+    text = HashEncoder().encode([TITLE.text()])[0]
+    return (
+        text_bundle(root / "v1", text, seed=0, version="v1"),
+        text_bundle(root / "v2", text, seed=1, version="v2"),
+        text_bundle(root / "v3", None, seed=2, version="v3"),
+    )
+
+
+def _serving(path: Path) -> ServingModel:
+    from export.runtime import StepSession
+
+    return ServingModel(StepSession.open(path, provider="cpu", threads=1, warmup=False))
+
+
+def _row_vector(model: ServingModel, item: str) -> np.ndarray:
+    from export.item_rows import ITEM_TABLE, ItemRowScorer
+
+    scorer = model.scorer
+    assert isinstance(scorer, ItemRowScorer)
+    vector: np.ndarray = scorer.array(ITEM_TABLE)[scorer.vocab.index(item)]
+    return vector
+
+
+def test_item_rows_take_the_projection_from_the_serving_bundle(
+    text_bundles: tuple[Path, Path, Path],
+) -> None:
+    from export.bundle import load_bundle
+    from stream.item_rows import ItemRows
+    from tests.item_support import HashEncoder
+
+    encoder = HashEncoder()
+    model = _serving(text_bundles[0])
+    grown = ItemRows(encoder).add(model, [TITLE])
+    assert grown is not None and grown.version == "v1" and grown.size == model.size + 1
+    side = load_bundle(text_bundles[0]).text_side()
+    assert side is not None
+    expected = side.text_row(encoder.encode([TITLE.text()]))[0]
+    assert np.allclose(_row_vector(grown, "new-1"), expected)
+    out = grown.scorer.run(np.array([2]), np.ones(1, np.int64), np.zeros((1, 32), np.float32))
+    assert grown.items(out.top_items[0], out.top_scores[0])[0][0] == "new-1"
+    assert ItemRows(encoder).add(grown, [TITLE]) is None  # known now
+    other = ItemRecord.from_json(TITLE.to_json().replace(b"new-1", b"new-2"))
+    again = ItemRows(encoder).add(grown, [other])  # the grown graph still knows its bundle
+    assert again is not None and "new-1" in again.scorer.vocab and "new-2" in again.scorer.vocab
+
+
+def test_a_bundle_without_projection_adds_no_rows_and_says_so_once(
+    text_bundles: tuple[Path, Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    from stream.item_rows import ItemRows
+    from tests.item_support import HashEncoder
+
+    model = _serving(text_bundles[2])
+    rows = ItemRows(HashEncoder())
+    with caplog.at_level(logging.WARNING, logger="stream.item_rows"):
+        assert rows.add(model, [TITLE]) is None
+        assert rows.add(model, [TITLE]) is None
+    said = [r for r in caplog.records if "carries no text projection" in r.message]
+    assert len(said) == 1 and "v3" in said[0].message
+    weight = np.random.default_rng(0).normal(size=(16, 8)).astype(np.float32)
+    fallback = TextSide("sum", weight, np.zeros(16, np.float32))
+    assert ItemRows(HashEncoder(), fallback=fallback).add(model, [TITLE]) is not None
+    too_wide = TextSide("sum", np.zeros((16, 9), np.float32), np.zeros(16, np.float32))
+    assert ItemRows(HashEncoder(), fallback=too_wide).add(model, [TITLE]) is None
+
+
+def test_an_announced_item_survives_hot_swaps(text_bundles: tuple[Path, Path, Path]) -> None:
+    """Announced, never clicked: re-added with each new bundle's projection after a swap."""
+    from export.bundle import load_bundle
+    from stream.item_rows import ItemRows
+    from stream.items import ItemCatalog
+    from tests.item_support import HashEncoder
+
+    encoder = HashEncoder()
+    holder = SimpleNamespace(model=_serving(text_bundles[0]))
+    known = ItemRecord.from_json(TITLE.to_json().replace(b"new-1", b"i3"))
+    table = {TITLE.item_id.encode(): TITLE.to_json(), b"i3": known.to_json()}
+    catalog = ItemCatalog(holder, table, ItemRows(encoder))
+    catalog.announce([TITLE, known])
+    asyncio.run(catalog.cover())
+    first = holder.model
+    assert first.size == _serving(text_bundles[0]).size + 1  # i3 was known: one new row
+    v1_row = _row_vector(first, "new-1")
+    asyncio.run(catalog.cover())  # nothing new: the model is left as it is
+    assert holder.model is first
+    holder.model = _serving(text_bundles[1])  # hot swap to v2: it has never seen new-1
+    catalog.rescan()
+    asyncio.run(catalog.cover())
+    assert holder.model.version == "v2" and "new-1" in holder.model.scorer.vocab
+    side = load_bundle(text_bundles[1]).text_side()
+    assert side is not None
+    v2_row = _row_vector(holder.model, "new-1")
+    assert np.allclose(v2_row, side.text_row(encoder.encode([TITLE.text()]))[0])
+    assert not np.allclose(v1_row, v2_row)
+    holder.model = _serving(text_bundles[2])  # a bundle without projection: no row, no crash
+    catalog.rescan()
+    asyncio.run(catalog.cover())
+    assert "new-1" not in holder.model.scorer.vocab
+
+
+def test_fine_tuning_keeps_the_text_projection() -> None:
+    from dataclasses import replace
+
+    from models.actions import Action
+    from models.events import Event
+    from models.online import FineTuneConfig, fine_tune
+    from tests.item_support import aiming_side, tiny_checkpoint
+
+    base = tiny_checkpoint(n_items=20)
+    parent = replace(base, text_side=aiming_side(base, np.ones(8, np.float32)))
+    events = [Event("u1", f"i{i % 25}", Action.CLICK, float(i), None) for i in range(40)]
+    tuned = fine_tune(parent, events, FineTuneConfig(epochs=1))
+    assert tuned.new_items and tuned.checkpoint.text_side is parent.text_side
