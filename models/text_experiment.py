@@ -12,8 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from models.catalog import load_catalog
 from models.catalog_synthetic import synthetic_catalog
 from models.cold_start import (
@@ -141,7 +139,7 @@ def default_configs(quick: bool = False) -> tuple[SyntheticConfig, TrainConfig]:
     # Epochs, not seconds, bound the runs (same figures on a busy machine); the time budget
     # is only a safety net.
     cfg = TrainConfig(embed_dim=48, hidden_dim=96, epochs=40, patience=8, time_budget_s=600.0)
-    cfg = replace(cfg, threads=max(1, min(2, torch.get_num_threads())))
+    cfg = replace(cfg, threads=1)  # more threads stall badly when the cores are shared
     if quick:
         synth = replace(synth, n_users=80, n_items=60, n_events=3000, n_topics=6)
         cfg = replace(cfg, embed_dim=16, hidden_dim=16, epochs=2, time_budget_s=10.0)
