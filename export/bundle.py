@@ -34,7 +34,7 @@ from export.spec import BUNDLE_FORMAT, MANIFEST_FILE, STEP_FILE, VOCAB_FILE
 from models.vocab import Vocabulary
 
 if TYPE_CHECKING:
-    from models.text_fusion import TextSide
+    from models.text_side import TextSide
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class Bundle:
         info = self.manifest.text
         if info is None:
             return None
-        from models.text_fusion import TextSide
+        from models.text_side import TextSide
 
         file = self.path / info.file
         try:

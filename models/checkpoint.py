@@ -17,7 +17,7 @@ import torch
 
 from models.gru import RecurrentConfig, RecurrentRecommender
 from models.sasrec import SASRecConfig, SASRecRecommender
-from models.text_fusion import TextSide
+from models.text_side import TextSide
 from models.vocab import Vocabulary
 
 FORMAT = "streamrec-checkpoint/1"
@@ -97,7 +97,10 @@ class Checkpoint(_Stored[RecurrentConfig, RecurrentRecommender]):
         return RecurrentRecommender(self.config)
 
     def _extra(self) -> dict[str, Any]:
-        return {} if self.text_side is None else {"text_side": self.text_side.to_tensors()}
+        if self.text_side is None:
+            return {}
+        arrays = {k: torch.from_numpy(v) for k, v in self.text_side.arrays().items()}
+        return {"text_side": {"fusion": self.text_side.fusion, **arrays}}
 
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:
@@ -108,7 +111,7 @@ class Checkpoint(_Stored[RecurrentConfig, RecurrentRecommender]):
         side = payload.get("text_side")
         return cls(
             config=RecurrentConfig.from_dict(payload["config"]),
-            text_side=None if side is None else TextSide.from_tensors(side),
+            text_side=None if side is None else _text_side(side),
             **_common(payload),
         )
 
@@ -129,6 +132,11 @@ class AttentionCheckpoint(_Stored[SASRecConfig, SASRecRecommender]):
         if payload.get("model") != "sasrec":
             raise CheckpointError(f"{path} does not hold a SASRec model")
         return cls(config=SASRecConfig.from_dict(payload["config"]), **_common(payload))
+
+
+def _text_side(stored: dict[str, Any]) -> TextSide:
+    arrays = {k: v.numpy() for k, v in stored.items() if isinstance(v, torch.Tensor)}
+    return TextSide.from_arrays(str(stored["fusion"]), arrays)
 
 
 def load_any(path: str | Path) -> Checkpoint | AttentionCheckpoint:

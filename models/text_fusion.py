@@ -8,25 +8,21 @@ without text (padding, unknown, unassigned) take the id part alone.
 
 Serving never sees this class: :func:`materialize` writes the fused table into a plain
 ``RecurrentRecommender`` (tied weights), so the exporter, bundle and worker are unchanged, and
-:class:`TextSide` (projection weights as numpy) lets the worker compute a new item's row.
+:class:`~models.text_side.TextSide` (projection weights as numpy, no torch) lets the worker
+compute a new item's row.
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
-from typing import IO, Literal
-
 import numpy as np
-import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
 from models.gru import RecurrentConfig, RecurrentRecommender
+from models.text_side import FUSIONS, Fusion, TextSide
 from models.vocab import PAD
 
-Fusion = Literal["sum", "gate", "concat"]
-FUSIONS: tuple[Fusion, ...] = ("sum", "gate", "concat")
+__all__ = ["FUSIONS", "FusedItemEmbedding", "Fusion", "TextFusedRecommender", "TextSide"]
 
 
 class FusedItemEmbedding(nn.Module):
@@ -121,73 +117,6 @@ class TextFusedRecommender(RecurrentRecommender):
         emb = self.item_embedding
         assert isinstance(emb, FusedItemEmbedding)
         return emb
-
-
-@dataclass(frozen=True)
-class TextSide:
-    """What the worker needs to give a new item a row: the projection as numpy."""
-
-    fusion: Fusion
-    weight: npt.NDArray[np.float32]  # (E, T)
-    bias: npt.NDArray[np.float32]  # (E,)
-    mix: npt.NDArray[np.float32] | None = None  # (E, 2E) for concat
-
-    def text_row(self, text: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Item vectors ``(n, E)`` of items known only by their text ``(n, T)``."""
-        t = text @ self.weight.T + self.bias
-        if self.mix is not None:  # id half is zero for an item without interactions
-            t = t @ self.mix[:, self.mix.shape[0] :].T
-        return np.ascontiguousarray(t, dtype=np.float32)
-
-    def to_tensors(self) -> dict[str, object]:
-        """Plain tensors and a string (what a ``weights_only`` checkpoint may hold)."""
-        out: dict[str, object] = {"fusion": self.fusion}
-        out.update(weight=torch.from_numpy(self.weight), bias=torch.from_numpy(self.bias))
-        if self.mix is not None:
-            out["mix"] = torch.from_numpy(self.mix)
-        return out
-
-    @classmethod
-    def from_tensors(cls, data: dict[str, object]) -> TextSide:
-        """Inverse of :meth:`to_tensors`."""
-
-        def arr(name: str) -> npt.NDArray[np.float32]:
-            value = data[name]
-            assert isinstance(value, Tensor)
-            return value.numpy().astype(np.float32)
-
-        fusion = str(data["fusion"])
-        if fusion not in FUSIONS:
-            raise ValueError(f"unknown fusion {fusion!r}")
-        mix = arr("mix") if "mix" in data else None
-        return cls(fusion, arr("weight"), arr("bias"), mix)  # type: ignore[arg-type]
-
-    def to_bytes(self) -> bytes:
-        """The ``.npz`` bytes of :meth:`save` (a bundle file)."""
-        buf = io.BytesIO()
-        self.save(buf)
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> TextSide:
-        """Inverse of :meth:`to_bytes`."""
-        return cls.load(io.BytesIO(data))
-
-    def save(self, path: str | IO[bytes]) -> None:
-        """Write as ``.npz``."""
-        arrays: dict[str, np.ndarray] = {"fusion": np.array(self.fusion)}
-        arrays.update(weight=self.weight, bias=self.bias)
-        if self.mix is not None:
-            arrays["mix"] = self.mix
-        np.savez(path, **arrays)  # type: ignore[arg-type]
-
-    @classmethod
-    def load(cls, path: str | IO[bytes]) -> TextSide:
-        """Inverse of :meth:`save`."""
-        with np.load(path) as z:
-            mix = z["mix"].astype(np.float32) if "mix" in z.files else None
-            fusion: Fusion = str(z["fusion"])  # type: ignore[assignment]
-            return cls(fusion, z["weight"].astype(np.float32), z["bias"].astype(np.float32), mix)
 
 
 def text_side(model: TextFusedRecommender) -> TextSide:

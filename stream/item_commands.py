@@ -107,7 +107,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         run_text_benchmark,
         synthetic_data,
     )
-    from models.text_fusion import FUSIONS
+    from models.text_side import FUSIONS
 
     synth, cfg = default_configs(args.quick)
     if args.time_budget is not None:

@@ -22,7 +22,7 @@ from stream.step import ServingModel
 
 if TYPE_CHECKING:
     from export.bundle import Bundle
-    from models.text_fusion import TextSide
+    from models.text_side import TextSide
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ItemRows:
         directory = Path(settings.item_text_dir)
         fallback = None
         if (directory / TEXT_SIDE_FILE).is_file():
-            from models.text_fusion import TextSide
+            from models.text_side import TextSide
 
             fallback = TextSide.load(str(directory / TEXT_SIDE_FILE))
         encoder = TextEncoder(directory, threads=1)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.checkpoint import Checkpoint
-from models.text_fusion import TextSide
+from models.text_side import TextSide
 
 N_ITEMS = 60
 

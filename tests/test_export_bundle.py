@@ -21,7 +21,7 @@ from export.errors import (
 )
 from export.onnx_export import export_checkpoint
 from models.checkpoint import Checkpoint
-from models.text_fusion import TextSide
+from models.text_side import TextSide
 from tests import export_helpers as fx
 
 pytestmark = pytest.mark.unit

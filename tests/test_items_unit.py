@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from models.catalog import CatalogError, ItemRecord, load_catalog, parse_item, write_catalog
-from models.text_fusion import TextSide
+from models.text_side import TextSide
 from stream.step import ServingModel
 from tests.item_support import text_encoder_dir
 

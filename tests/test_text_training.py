@@ -16,7 +16,7 @@ from models.cold_start import ColdStartData, cold_start_metrics, cold_start_spli
 from models.scoring import ModelScorer
 from models.sequences import build_sequences, leave_one_out
 from models.synthetic import SyntheticConfig, simulate
-from models.text_fusion import TextSide
+from models.text_side import TextSide
 from models.text_train import train_with_text
 from models.train import TrainConfig
 from models.writers import write_events
