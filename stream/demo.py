@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from stream.demo_items import NewItemWatch, new_item_like
 from stream.settings import Settings, load_settings
 
 
@@ -54,18 +55,21 @@ def _metric(port: int, name: str) -> float:
     )
 
 
-def prepare(work: Path, events: int) -> tuple[Path, Path]:
-    """Simulated shop events split in time: the first 80% train, the rest is the live stream."""
-    from models.synthetic import generate_events
+def prepare(work: Path, events: int) -> tuple[Path, Path, Path]:
+    """Simulated events split in time (80% train, the rest live) and the titled catalog."""
+    from models.synthetic import SyntheticConfig, simulate
     from models.writers import write_events
+    from stream.demo_items import write_demo_catalog
 
-    stream = generate_events(n_users=1500, n_items=800, n_events=events, seed=7)
+    synth = SyntheticConfig(n_users=1500, n_items=800, n_events=events, seed=7)
+    stream = simulate(synth)
     cut = int(len(stream) * 0.8)
-    train, live = work / "train.csv", work / "live.csv"
+    train, live, catalog = work / "train.csv", work / "live.csv", work / "catalog.csv"
     write_events(stream[:cut], train)
     write_events(stream[cut:], live)
-    print(f"{cut} training events, {len(stream) - cut} live events in {work}")
-    return train, live
+    write_demo_catalog(synth, catalog)
+    print(f"{cut} training events, {len(stream) - cut} live events, catalog in {work}")
+    return train, live, catalog
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -80,19 +84,21 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         STREAMREC_EVENTS_TOPIC=f"{run}-events",
         STREAMREC_RECOMMENDATIONS_TOPIC=f"{run}-recommendations",
         STREAMREC_DEAD_LETTER_TOPIC=f"{run}-dead-letters",
+        STREAMREC_ITEMS_TOPIC=f"{run}-items",
         STREAMREC_DATA_DIR=str(work / "state"),
         STREAMREC_WEB_PORT=str(args.port),
     )
 
     _step("1/5 generate events (popularity skew, drifting interests, funnels, new items)")
-    train, live = prepare(work, args.events)
+    train, live, catalog = prepare(work, args.events)
     bundle = args.bundle
     if bundle is None:
-        _step("2/5 train a small GRU (streamrec train)")
+        _step("2/5 train a small GRU with item titles (streamrec train --catalog)")
         ckpt = work / "model.pt"
         subprocess.run(
             _cli("train", "--data", str(train), "--format", "csv", "--out", str(ckpt),
-                 "--embed-dim", "32", "--hidden-dim", "64", "--epochs", "20",
+                 "--catalog", str(catalog), "--fusion", "sum", "--text-loss", "2",
+                 "--embed-dim", "32", "--hidden-dim", "64", "--epochs", "20", "--threads", "1",
                  "--time-budget", str(args.train_seconds), "--no-progress"),
             check=True, env=env,
         )  # fmt: skip
@@ -106,6 +112,8 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     else:
         _step("2-3/5 using the given bundle")
     env["STREAMREC_BUNDLE"] = str(bundle)
+    env["STREAMREC_ITEM_TEXT_DIR"] = str(_text_encoder())
+    subprocess.run(_cli("items", "publish", str(catalog)), check=True, env=env)
 
     _step("4/5 start a worker (streamrec worker)")
     log = (work / "worker.log").open("wb")
@@ -119,7 +127,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
             time.sleep(0.5)
         print(f"worker ready: http://127.0.0.1:{args.port}/metrics")
         _step(f"5/5 publish the live stream at {args.rate:.0f} events/s; recommendations live")
-        return _live(env, live, args, worker)
+        return _live(env, live, args, worker, NewItemWatch(new_item_like(catalog, live)))
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
@@ -127,19 +135,30 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"\nworker stopped (exit {worker.returncode}); state in {work / 'state'}")
 
 
-def _live(env: dict[str, str], live: Path, args: argparse.Namespace, worker: Any) -> int:
+def _text_encoder() -> Path:
+    from export.text_encoder import ensure_text_encoder
+
+    return ensure_text_encoder()
+
+
+def _live(
+    env: dict[str, str], live: Path, args: argparse.Namespace, worker: Any, new: NewItemWatch
+) -> int:
     publisher = subprocess.Popen(
         _cli("publish", str(live), "--rate", str(args.rate)),
         env=env,
         stderr=subprocess.DEVNULL,
     )
-    watcher = threading.Thread(target=_show_recommendations, args=(env,), daemon=True)
+    watcher = threading.Thread(target=_show_recommendations, args=(env, new), daemon=True)
     watcher.start()
     total = sum(1 for _ in live.open()) - 1
     last, t_last = 0.0, time.perf_counter()
     while True:
         time.sleep(2.0)
         done = _metric(args.port, "streamrec_recommendations_total")
+        if new.announced is None and done >= total / 4:
+            new.announce(env)
+            print(f"   announced a brand-new item on the items topic: {new.item.text()}")
         now = time.perf_counter()
         mean = _metric(args.port, "streamrec_end_to_end_seconds_sum") / max(
             1.0, _metric(args.port, "streamrec_end_to_end_seconds_count")
@@ -164,6 +183,7 @@ def _live(env: dict[str, str], live: Path, args: argparse.Namespace, worker: Any
             f"\nGET /users/{user}/recommendations -> {rec['event_count']} events, "
             f"buy probability {rec['buy_probability']:.2f}, items: {items}"
         )
+    print(new.report())
     dead = _metric(args.port, "streamrec_dead_letters_total")
     print(f"done: {total} events in, {done:.0f} recommendations out, {dead:.0f} dead letters")
     return 0
@@ -179,12 +199,13 @@ def _busiest_user(live: Path) -> str:
     return max(counts, key=lambda u: counts[u])
 
 
-def _show_recommendations(env: dict[str, str]) -> None:
+def _show_recommendations(env: dict[str, str], new: NewItemWatch) -> None:
     from stream.clients import follow
     from stream.commands import format_recommendation
 
     settings = load_settings(bootstrap=env["STREAMREC_BOOTSTRAP"], app_id=env["STREAMREC_APP_ID"])
     for n, rec in enumerate(follow(settings, env["STREAMREC_RECOMMENDATIONS_TOPIC"])):
+        new.check(rec)
         if n % 2000 == 0:
             print("   " + format_recommendation(rec)[:150], flush=True)
 
