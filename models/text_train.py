@@ -35,8 +35,8 @@ class TextOptions:
     """How ``streamrec train`` uses item text (``--catalog`` and friends)."""
 
     catalog: Path  # CSV/JSONL item catalog (models.catalog)
-    fusion: Fusion = "concat"
-    text_loss: float = 1.0
+    fusion: Fusion = "sum"
+    text_loss: float = 2.0
     id_dropout: float = 0.0
     encoder_dir: Path | None = None  # exported sentence encoder (default: the cache)
 

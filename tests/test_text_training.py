@@ -114,7 +114,7 @@ def test_train_and_evaluate_cli_with_a_catalog(tmp_path: Path, text_encoder_dir:
     rc = main([*train, *common, *small])
     assert rc == 0
     loaded = Checkpoint.load(ckpt)
-    assert loaded.text_side is not None and loaded.text_side.fusion == "concat"
+    assert loaded.text_side is not None and loaded.text_side.fusion == "sum"
     assert not hidden & set(loaded.vocab.ids)
     evaluate = ["evaluate", "--data", str(full_file), *common]
     assert main([*evaluate, "--checkpoint", str(ckpt), "--catalog", str(catalog)]) == 0
