@@ -13,6 +13,7 @@ import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
 from stream.batching import consume_batches
+from stream.delivery import StreamrecApp
 from stream.metrics import Metrics
 from stream.processor import BatchProcessor
 from stream.settings import Settings
@@ -45,7 +46,7 @@ def _raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
 
 def create_app(settings: Settings, model: ServingModel, partitions: int) -> StreamApp:
     """Build the worker's Faust app (``partitions``: the events topic's partition count)."""
-    app = faust.App(
+    app = StreamrecApp(
         settings.app_id,
         broker=[f"kafka://{b.strip()}" for b in settings.bootstrap.split(",")],
         store="rocksdb://",
