@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.partitioner import murmur2
-from faust.streams import _current_event  # the contextvar faust.streams.current_event reads
 from faust.types import AppT, EventT, TableT
 
 from stream.metrics import Metrics
+from stream.producing import BatchSender
 from stream.schemas import (
     DeadLetter,
     InvalidEventError,
@@ -37,6 +36,8 @@ from stream.schemas import (
 from stream.settings import Settings
 from stream.state import StateDecodeError, UserState, decode_state, encode_state
 from stream.step import ServingModel, StepConfig, step_batch
+from stream.table_writes import TableWriter
+from stream.table_writes import bind_event as bind_event  # re-exported (stream.items)
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,6 @@ log = logging.getLogger(__name__)
 def partition_for_user(user_id: str, partitions: int) -> int:
     """Kafka's default partitioner on the user id (what producers, Faust and routing use)."""
     return int(murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
-
-
-def bind_event(event: EventT[bytes]) -> None:
-    """Make ``event`` Faust's current event in this task.
-
-    Faust picks a table key's partition (its RocksDB and changelog partition) from the
-    current event. Inside ``take_events`` the agent task has none, and a batch spans
-    partitions, so each user's read and write is bound to one of that user's own events.
-    """
-    _current_event.set(weakref.ref(event))
 
 
 def step_config(settings: Settings) -> StepConfig:
@@ -95,6 +86,7 @@ class BatchProcessor:
         self.partitions = partitions
         self.metrics = metrics
         self.config = step_config(settings)
+        self.writer = TableWriter(app, table, BatchSender(app))
         metrics.model.labels(model.version).set(1)
 
     async def handle(self, events: Sequence[EventT[bytes]], repartitioned: bool) -> None:
@@ -149,14 +141,13 @@ class BatchProcessor:
         t0 = time.perf_counter()
         result = step_batch(states, parsed.valid, self.model, self.config, time.time())
         self.metrics.step_seconds.observe(time.perf_counter() - t0)
-        size = 0
-        for user, st in result.states.items():
-            bind_event(parsed.owner[user])
-            data = encode_state(st)
-            size = len(data)
-            self.table[user.encode()] = data
-        if size:
-            self.metrics.users.set(size)
+        writes = [
+            (parsed.owner[user], user.encode(), encode_state(st))
+            for user, st in result.states.items()
+        ]
+        await self.writer.write(writes)
+        if writes:
+            self.metrics.users.set(len(writes[-1][2]))
         producer, topic = self.app.producer, self.settings.recommendations_topic
         for rec in result.recommendations:
             await producer.send(topic, rec.user_id.encode(), rec.to_json(), None, None, None)

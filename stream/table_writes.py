@@ -1,0 +1,71 @@
+"""Write a micro-batch's user states to the Faust table: RocksDB puts, batched changelog.
+
+``table[key] = value`` sends one changelog message per key through Faust's producer buffer
+(a pending-message object, a buffer task hop, a single send and a delivery callback each).
+Here the states go to the same RocksDB partitions directly and their changelog records to
+one aiokafka batch per partition; when the broker acknowledges a batch, the store's
+persisted changelog offset moves to its last record, as Faust's own delivery callback does.
+The batches are in the producer before the batch is acked, and Faust flushes the producer
+before it commits offsets, so the changelog guarantee is the one ``table[key]`` gives.
+
+Both agents of a worker write this table, and submitting a batch may wait (for metadata,
+or for the partition's previous batch to leave the accumulator). A FIFO lock taken right
+after the puts, before any ``await``, keeps each key's changelog records in the order of
+its RocksDB writes, so compaction keeps the newest state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from faust.streams import _current_event  # the contextvar faust.streams.current_event reads
+from faust.types import TP, AppT, EventT, TableT
+
+from stream.producing import BatchSender, SentBatch
+
+Write = tuple[EventT[bytes], bytes, bytes]  # (an event of the key's partition, key, value)
+
+
+def bind_event(event: EventT[bytes]) -> None:
+    """Make ``event`` Faust's current event in this task.
+
+    Faust picks a table key's partition (its RocksDB and changelog partition) from the
+    current event. Inside ``take_events`` the agent task has none, and a batch spans
+    partitions, so each user's read and write is bound to one of that user's own events.
+    """
+    _current_event.set(weakref.ref(event))
+
+
+class TableWriter:
+    """Batched writes to one raw-bytes Faust table."""
+
+    def __init__(self, app: AppT, table: TableT[bytes, bytes], sender: BatchSender) -> None:
+        self.app = app
+        self.table = table
+        self.sender = sender
+        self._order = asyncio.Lock()  # asyncio.Lock is FIFO: changelog order = write order
+
+    async def write(self, writes: Iterable[Write]) -> None:
+        """Store each ``(event, key, value)`` in the event's partition and changelog it."""
+        if self.app.in_transaction:  # exactly-once mode persists offsets on commit: Faust's path
+            for event, key, value in writes:
+                bind_event(event)
+                self.table[key] = value
+            return
+        store: Any = self.table.data
+        records = []
+        for event, key, value in writes:
+            bind_event(event)  # the store picks the RocksDB partition from the current event
+            store[key] = value
+            records.append((event.message.partition, key, value))
+        if records:
+            topic = self.table.changelog_topic.get_topic_name()
+            async with self._order:
+                await self.sender.send(topic, records, on_sent=self._persisted)
+
+    def _persisted(self, batch: SentBatch, last_offset: int) -> None:
+        store: Any = self.table.data
+        store.set_persisted_offset(TP(batch.topic, batch.partition), last_offset)
