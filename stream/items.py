@@ -163,11 +163,18 @@ def attach_item_catalog(
         async for events in stream.take_events(batch, within=0.05):
             records = []
             for event in events:
-                found = parse_items([event.value])
-                if found:
-                    bind_event(event)  # the table writes to this message's partition
-                    table[found[0].item_id.encode()] = found[0].to_json()
-                    records.extend(found)
+                bind_event(event)  # the table writes to this message's partition
+                if event.value is None:  # a tombstone: the item leaves the catalog
+                    if event.key is not None:
+                        table.pop(event.key, None)
+                    continue
+                try:
+                    record = ItemRecord.from_json(event.value)
+                except CatalogError as exc:
+                    await _dead_letter(app, settings, stream_app.processor, event, exc)
+                    continue
+                table[record.item_id.encode()] = record.to_json()
+                records.append(record)
             if records:
                 catalog.announce(records)
 
@@ -179,6 +186,23 @@ def attach_item_catalog(
         table.on_recover(recovered)
         app.task(catalog.run)
     return catalog
+
+
+async def _dead_letter(
+    app: Any, settings: Settings, processor: Any, event: Any, error: CatalogError
+) -> None:
+    """An invalid catalog message goes to the dead-letter topic with the reason."""
+    from stream.schemas import DeadLetter, InvalidEventError, Reason, Source
+
+    msg = event.message
+    letter = DeadLetter.from_error(
+        event.value if isinstance(event.value, bytes) else str(event.value).encode(),
+        Source(msg.topic, msg.partition, msg.offset),
+        InvalidEventError(Reason.INVALID_CATALOG_RECORD, str(error)),
+    )
+    log.warning("item message dead-lettered: %s", error)
+    processor.metrics.dead_letters.labels(letter.reason.value).inc()
+    await app.producer.send(settings.dead_letter_topic, None, letter.to_json(), None, None, None)
 
 
 def ensure_items_topic(settings: Settings) -> None:

@@ -42,6 +42,7 @@ class Reason(StrEnum):
     INVALID_VALUE = "invalid_value"
     UNKNOWN_ACTION = "unknown_action"
     UNKNOWN_ITEM = "unknown_item"
+    INVALID_CATALOG_RECORD = "invalid_catalog_record"  # a bad message on the items topic
 
 
 class InvalidEventError(ValueError):

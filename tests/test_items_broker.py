@@ -17,7 +17,7 @@ import pytest
 from models.catalog import ItemRecord
 from tests.item_support import text_bundle, text_encoder_dir
 from tests.kafka_fixtures import Broker, free_port, unique_name
-from tests.stream_support import Worker, event_json, produce
+from tests.stream_support import Worker, event_json, produce, read_topic
 
 pytestmark = pytest.mark.broker
 __all__ = ["text_encoder_dir"]
@@ -122,10 +122,16 @@ def test_announced_item_reaches_top_k_and_survives_a_restart(
         worker.wait_ready()
         recs = Recommendations(broker.bootstrap, s)
         items = load_settings(bootstrap=broker.bootstrap, items_topic=s["items_topic"])
+        bad = [(b"bad-1", b'{"item_id": "bad-1"}'), (b"bad-2", b"{not json")]
+        produce(broker.bootstrap, str(s["items_topic"]), bad)  # never crash the worker
         publish_items(items, [NEW])
         latency = recs.first(recommends(NEW.item_id))
         print(f"announce -> in a top-K: {latency:.2f} s")
         assert latency < 30  # target 10 s; generous for a loaded shared test machine
+        dead = read_topic(broker.bootstrap, str(s["dead_letter_topic"]), until=2, timeout=30)
+        assert sorted(d["source"]["offset"] for d in dead) == [0, 1]
+        assert {d["reason"] for d in dead} == {"invalid_catalog_record"}
+        assert any("title" in d["detail"] for d in dead)
         text = log.read_text()
         assert "cold start: 1 item rows live" in text
         assert "cold start: model text-1 projects new items with its bundle" in text
