@@ -68,6 +68,11 @@ def prepare(work: Path, events: int) -> tuple[Path, Path, Path]:
     write_events(stream[:cut], train)
     write_events(stream[cut:], live)
     write_demo_catalog(synth, catalog)
+    by_user: dict[str, list[str]] = {}
+    for e in stream[:cut]:
+        by_user.setdefault(e.user_id, []).append(e.item_id)
+    lines = (" ".join([u, *items]) + "\n" for u, items in by_user.items())
+    (work / "train.seq").write_text("".join(lines))  # real inputs for export verification
     print(f"{cut} training events, {len(stream) - cut} live events, catalog in {work}")
     return train, live, catalog
 
@@ -104,11 +109,9 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         )  # fmt: skip
         _step("3/5 export and verify the ONNX step (streamrec export)")
         bundle = work / "bundle"
-        subprocess.run(
-            _cli("export", str(ckpt), str(bundle), "--k", "10", "--overwrite", "--no-encode"),
-            check=True,
-            env=env,
-        )
+        real = ["--real-data", str(work / "train.seq"), "--real-n", "2000"]
+        export = ["export", str(ckpt), str(bundle), "--k", "10", "--overwrite", "--no-encode"]
+        subprocess.run(_cli(*export, *real), check=True, env=env)
     else:
         _step("2-3/5 using the given bundle")
     env["STREAMREC_BUNDLE"] = str(bundle)
