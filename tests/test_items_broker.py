@@ -96,6 +96,8 @@ class Recommendations:
 
 def recommends(item: str, version: str | None = None) -> Callable[[dict[str, Any]], bool]:
     def match(rec: dict[str, Any]) -> bool:
+        if rec.get("replayed"):  # re-sent stored top-K of an event applied before a restart
+            return False
         if version is not None and rec["model_version"] != version:
             return False
         return any(i["item_id"] == item for i in rec["items"])
