@@ -21,7 +21,7 @@ from onnx import numpy_helper
 from export.bundle import Bundle
 from export.errors import SessionError
 from export.runtime import Provider, StepResult, StepRunner, StepSession, provider_of
-from models.vocab import Vocabulary
+from models.vocab import RESERVED, Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class ItemRowScorer:
     def from_session(cls, session: StepSession, threads: int | None = None) -> ItemRowScorer:
         """The same graph as a bundle's step session, ready to take new rows."""
         proto = onnx.load_from_string(session.bundle.graph_bytes(session.graph))
-        vocab = Vocabulary(capacity=session.vocab.capacity, ids=list(session.vocab.ids))
+        vocab = session.vocab.copy()
         return cls(
             proto,
             vocab,
@@ -106,7 +106,7 @@ class ItemRowScorer:
 
     def known_bias(self) -> np.ndarray:
         """Score bias of the assigned item rows (for choosing a new item's bias)."""
-        bias = self.array(SCORE_BIAS)[2 : self._vocab.size]
+        bias = self.array(SCORE_BIAS)[RESERVED : self._vocab.size]
         finite: np.ndarray = bias[np.isfinite(bias)]
         return finite
 
@@ -114,7 +114,7 @@ class ItemRowScorer:
         self, ids: Sequence[str], vectors: np.ndarray, bias: float | np.ndarray
     ) -> ItemRowScorer:
         """A new scorer where ``ids`` (new ones get free rows) have ``vectors`` ``(n, E)``."""
-        vocab = Vocabulary(capacity=self._vocab.capacity, ids=list(self._vocab.ids))
+        vocab = self._vocab.copy()
         rows = np.array([vocab.add(i) for i in ids], dtype=np.int64)  # VocabularyFullError
         table, score_bias = self.array(ITEM_TABLE), self.array(SCORE_BIAS)
         table[rows] = np.asarray(vectors, np.float32)

@@ -58,11 +58,6 @@ class FineTuneResult:
     seconds: float = 0.0
 
 
-def copy_vocabulary(vocab: Vocabulary) -> Vocabulary:
-    """An independent copy (vocabularies are append-only and mutable)."""
-    return Vocabulary(capacity=vocab.capacity, ids=list(vocab.ids))
-
-
 def user_sequences(events: Sequence[Event], vocab: Vocabulary) -> tuple[list[str], Sequences]:
     """Per user (first-seen order): rows and action codes in time order; unknown items -> UNK."""
     by_user: dict[str, list[Event]] = {}
@@ -86,7 +81,7 @@ def extend_vocabulary(
     When the capacity is reached the remaining new items stay unknown (UNK) and a warning is
     logged: the model must then be re-trained with more headroom.
     """
-    vocab = copy_vocabulary(checkpoint.vocab)
+    vocab = checkpoint.vocab.copy()
     added: list[str] = []
     for e in sorted(events, key=lambda e: e.ts):
         if e.item_id in vocab:

@@ -49,7 +49,7 @@ def add_text_rows(
     if not ckpt.config.tied:
         raise ValueError("text rows need tied item embeddings")
     model = ckpt.build_model()
-    vocab = Vocabulary.from_json(ckpt.vocab.to_json())
+    vocab = ckpt.vocab.copy()
     known_rows = slice(RESERVED, vocab.size)
     known_bias = model.item_bias[known_rows].numpy().copy()
     fresh = list(dict.fromkeys(i for i in item_ids if i not in vocab and i in texts))

@@ -90,6 +90,10 @@ class Vocabulary:
         self._index[key] = self.size - 1
         return self.size - 1
 
+    def copy(self) -> Vocabulary:
+        """An independent copy (vocabularies are append-only and mutable)."""
+        return Vocabulary(capacity=self.capacity, ids=list(self.ids))
+
     def item_id(self, index: int) -> str:
         """External id of a row (raises for reserved or unassigned rows)."""
         if index < RESERVED or index >= self.size:
