@@ -24,15 +24,10 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 from faust.types import AppT, EventT, TableT
 
+from stream.intake import parse_records
 from stream.metrics import Metrics
 from stream.producing import BatchSender
-from stream.schemas import (
-    DeadLetter,
-    InvalidEventError,
-    Source,
-    StreamEvent,
-    parse_event,
-)
+from stream.schemas import DeadLetter, Source, StreamEvent
 from stream.settings import Settings
 from stream.state import StateDecodeError, UserState, decode_state, encode_state
 from stream.step import ServingModel, StepConfig, step_batch
@@ -86,6 +81,7 @@ class BatchProcessor:
         self.partitions = partitions
         self.metrics = metrics
         self.config = step_config(settings)
+        self.limits = settings.event_limits
         self.writer = TableWriter(app, table, BatchSender(app))
         metrics.model.labels(model.version).set(1)
 
@@ -102,18 +98,18 @@ class BatchProcessor:
     async def _parse(self, events: Sequence[EventT[bytes]], repartitioned: bool) -> _Parsed:
         s = self.settings
         out = _Parsed([], {}, {})
-        for event in events:
+        records = [
+            (e.value, Source(e.message.topic, e.message.partition, e.message.offset))
+            for e in events
+        ]
+        intake = parse_records(records, repartitioned, self.limits, time.time())
+        if intake.internal_errors:
+            self.metrics.internal_errors.labels("parse").inc(intake.internal_errors)
+        for letter in intake.dead:
+            await self._dead_letter(letter)
+        for index, ev in intake.valid:
+            event = events[index]
             msg = event.message
-            here = Source(msg.topic, msg.partition, msg.offset)
-            raw = event.value
-            try:
-                if repartitioned:
-                    ev = StreamEvent.from_repartitioned(raw, s.max_id_length)
-                else:
-                    ev = parse_event(raw, here, s.max_payload_bytes, s.max_id_length)
-            except InvalidEventError as exc:
-                await self._dead_letter(DeadLetter.from_error(raw or b"", here, exc))
-                continue
             home = partition_for_user(ev.user_id, self.partitions)
             if home != msg.partition:
                 # Not keyed by user id: forward to the co-partitioned topic, keeping the

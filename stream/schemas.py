@@ -17,10 +17,10 @@ would be the year 5138).
 
 from __future__ import annotations
 
-import json
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -29,6 +29,13 @@ from models.actions import DEFAULT_ACTION_NAMES, Action, UnknownActionError, par
 MS_THRESHOLD = 1e11  # ts at or above this is milliseconds
 MAX_INT_ID = 2**63 - 1
 RAW_KEEP_BYTES = 8192  # dead letters keep at most this much of an oversized payload
+MAX_ACTION_LENGTH = 32
+MAX_TOPIC_LENGTH = 249  # Kafka's own limit on topic names
+MAX_PARTITION = 65_535  # the state codec stores partitions as uint16
+REPARTITION_OVERHEAD = 512  # bytes a repartition record may add (source, normalized fields)
+# Unicode categories refused inside ids: control characters and lone surrogates (which
+# cannot even be encoded as UTF-8 on the way out).
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs"})
 
 
 class Reason(StrEnum):
@@ -43,6 +50,17 @@ class Reason(StrEnum):
     UNKNOWN_ACTION = "unknown_action"
     UNKNOWN_ITEM = "unknown_item"
     INVALID_CATALOG_RECORD = "invalid_catalog_record"  # a bad message on the items topic
+    INTERNAL_ERROR = "internal_error"  # the worker failed on it (a bug: logged and counted)
+
+
+@dataclass(frozen=True, slots=True)
+class EventLimits:
+    """Bounds every input event is checked against (from the settings)."""
+
+    max_payload_bytes: int = 4096
+    max_id_length: int = 128
+    max_future_s: float = 86_400.0  # ts further ahead of the reader's clock is refused
+    max_age_s: float | None = None  # ts further in the past is refused (None: no bound)
 
 
 class InvalidEventError(ValueError):
@@ -92,17 +110,6 @@ class StreamEvent:
                 "source": self.source.to_dict(),
             }
         )
-
-    @classmethod
-    def from_repartitioned(cls, data: bytes, max_id_length: int) -> StreamEvent:
-        """Inverse of :meth:`to_json` (raises :class:`InvalidEventError`)."""
-        obj = _load(data)
-        src = obj.get("source")
-        try:
-            source = Source(str(src["topic"]), int(src["partition"]), int(src["offset"]))  # type: ignore[index]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidEventError(Reason.MISSING_FIELD, f"source: {exc}") from None
-        return parse_fields(obj, source, max_id_length)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,15 +186,12 @@ class DeadLetter:
 
 
 def _load(raw: bytes) -> dict[str, Any]:
+    # orjson alone: it bounds nesting (1024), refuses numbers that overflow a double, lone
+    # surrogates and raw control characters, and never raises anything but JSONDecodeError.
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        # orjson refuses integers beyond 64 bits; the stdlib parser tells those apart from
-        # broken JSON so the reason names the real problem (slow path, bad input only).
-        try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidEventError(Reason.MALFORMED_JSON, str(exc)) from None
+        raise InvalidEventError(Reason.MALFORMED_JSON, str(exc)[:200]) from None
     if not isinstance(obj, dict):
         raise InvalidEventError(Reason.NOT_AN_OBJECT, f"got {type(obj).__name__}")
     return obj
@@ -205,6 +209,16 @@ def _required_id(obj: dict[str, Any], name: str, max_len: int) -> str:
     return _id(value, name, max_len)
 
 
+def _bad_char(text: str) -> str | None:
+    """The first control character or lone surrogate in ``text`` (None: clean)."""
+    if text.isprintable():  # the common case, one C loop
+        return None
+    for ch in text:
+        if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
+            return ch
+    return None  # other non-printables (format marks such as emoji joiners) are fine
+
+
 def _id(value: object, name: str, max_len: int) -> str:
     if isinstance(value, str):
         text = value.strip()
@@ -212,6 +226,11 @@ def _id(value: object, name: str, max_len: int) -> str:
             raise InvalidEventError(Reason.INVALID_VALUE, f"{name} is empty")
         if len(text) > max_len:
             raise InvalidEventError(Reason.INVALID_VALUE, f"{name} longer than {max_len}")
+        bad = _bad_char(text)
+        if bad is not None:
+            raise InvalidEventError(
+                Reason.INVALID_VALUE, f"{name} holds control character U+{ord(bad):04X}"
+            )
         return text
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0 or value > MAX_INT_ID:
@@ -232,48 +251,93 @@ def _action(value: object) -> Action:
         raise InvalidEventError(Reason.UNKNOWN_ACTION, f"action code {value}")
     if not isinstance(value, str):
         raise InvalidEventError(Reason.WRONG_TYPE, "action must be a string or a code")
+    if len(value) > MAX_ACTION_LENGTH:
+        raise InvalidEventError(Reason.UNKNOWN_ACTION, f"action longer than {MAX_ACTION_LENGTH}")
     try:
         return parse_action(value, DEFAULT_ACTION_NAMES)
     except UnknownActionError as exc:
         raise InvalidEventError(Reason.UNKNOWN_ACTION, str(exc)[:200]) from None
 
 
-def _ts(value: object) -> float:
+def _ts(value: object, limits: EventLimits, now: float) -> float:
     if value is None:
         raise InvalidEventError(Reason.MISSING_FIELD, "ts")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEventError(Reason.WRONG_TYPE, "ts must be a number")
-    ts = float(value)
-    if not ts > 0 or ts == float("inf"):
+    try:
+        ts = float(value)
+    except OverflowError:  # an integer too large for a double
+        raise InvalidEventError(Reason.INVALID_VALUE, "ts out of range") from None
+    if not 0 < ts < float("inf"):
         raise InvalidEventError(Reason.INVALID_VALUE, "ts must be positive and finite")
     if ts >= MS_THRESHOLD:
         ts /= 1000.0
         if ts >= MS_THRESHOLD:
             raise InvalidEventError(Reason.INVALID_VALUE, "ts too large for seconds or ms")
+    if ts > now + limits.max_future_s:
+        raise InvalidEventError(
+            Reason.INVALID_VALUE,
+            f"ts {ts:.0f} is more than {limits.max_future_s:.0f} s ahead of the worker's clock",
+        )
+    if limits.max_age_s is not None and ts < now - limits.max_age_s:
+        raise InvalidEventError(
+            Reason.INVALID_VALUE, f"ts {ts:.0f} is more than {limits.max_age_s:.0f} s in the past"
+        )
     return ts
 
 
-def parse_fields(obj: dict[str, Any], source: Source, max_id_length: int) -> StreamEvent:
+def parse_fields(
+    obj: dict[str, Any], source: Source, limits: EventLimits, now: float
+) -> StreamEvent:
     """Validate a decoded JSON object into a :class:`StreamEvent`."""
+    n = limits.max_id_length
     return StreamEvent(
-        user_id=_required_id(obj, "user_id", max_id_length),
-        item_id=_required_id(obj, "item_id", max_id_length),
+        user_id=_required_id(obj, "user_id", n),
+        item_id=_required_id(obj, "item_id", n),
         action=_action(obj.get("action")),
-        ts=_ts(obj.get("ts")),
+        ts=_ts(obj.get("ts"), limits, now),
         source=source,
-        session_id=_optional_id(obj, "session_id", max_id_length),
-        event_id=_optional_id(obj, "event_id", max_id_length),
+        session_id=_optional_id(obj, "session_id", n),
+        event_id=_optional_id(obj, "event_id", n),
     )
 
 
-def parse_event(
-    raw: bytes | None, source: Source, max_payload_bytes: int, max_id_length: int
-) -> StreamEvent:
-    """Validate one input message (raises :class:`InvalidEventError` with the reason)."""
+def _check_size(raw: bytes | None, limit: int) -> bytes:
     if raw is None:
         raise InvalidEventError(Reason.MALFORMED_JSON, "empty message (tombstone)")
-    if len(raw) > max_payload_bytes:
-        raise InvalidEventError(
-            Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes > limit {max_payload_bytes}"
-        )
-    return parse_fields(_load(raw), source, max_id_length)
+    if len(raw) > limit:
+        raise InvalidEventError(Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes > limit {limit}")
+    return raw
+
+
+def parse_event(raw: bytes | None, source: Source, limits: EventLimits, now: float) -> StreamEvent:
+    """Validate one input message (raises :class:`InvalidEventError` with the reason).
+
+    ``now``: the reader's clock (Unix seconds), for the bounds on ``ts``.
+    """
+    return parse_fields(_load(_check_size(raw, limits.max_payload_bytes)), source, limits, now)
+
+
+def _source(value: object) -> Source:
+    if not isinstance(value, dict):
+        raise InvalidEventError(Reason.MISSING_FIELD, "source")
+    topic, partition, offset = value.get("topic"), value.get("partition"), value.get("offset")
+    if not isinstance(topic, str) or not 0 < len(topic) <= MAX_TOPIC_LENGTH:
+        raise InvalidEventError(Reason.INVALID_VALUE, "source.topic must be a topic name")
+    if _bad_char(topic) is not None:
+        raise InvalidEventError(Reason.INVALID_VALUE, "source.topic holds a control character")
+    bounds = (("partition", partition, MAX_PARTITION), ("offset", offset, MAX_INT_ID))
+    for name, number, top in bounds:
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= top:
+            raise InvalidEventError(Reason.INVALID_VALUE, f"source.{name} must be in 0..{top}")
+    return Source(topic, cast(int, partition), cast(int, offset))
+
+
+def parse_repartitioned(raw: bytes | None, limits: EventLimits, now: float) -> StreamEvent:
+    """Validate a record of the repartition topic (:meth:`StreamEvent.to_json`'s form).
+
+    The record is checked like an input event (its producer is a worker, but the topic is
+    writable by anyone who can write the events topic), plus its ``source``.
+    """
+    obj = _load(_check_size(raw, limits.max_payload_bytes + REPARTITION_OVERHEAD))
+    return parse_fields(obj, _source(obj.get("source")), limits, now)

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.actions import DEFAULT_ACTION_NAMES
+from stream.schemas import EventLimits
 
 
 class Settings(BaseSettings):
@@ -132,7 +133,21 @@ class Settings(BaseSettings):
 
     # --- input validation --------------------------------------------------------------------
     max_payload_bytes: int = Field(4096, ge=64, description="Larger events are dead-lettered.")
-    max_id_length: int = Field(128, ge=1, description="Longest user/item/session/event id.")
+    max_id_length: int = Field(
+        128, ge=1, le=4096, description="Longest user/item/session/event id."
+    )
+    max_event_future_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="Events whose ts is further ahead of the worker's clock are dead-lettered "
+        "(a far-future ts would otherwise pin a user's last_ts and the trainer's window).",
+    )
+    max_event_age_s: float | None = Field(
+        None,
+        gt=0,
+        description="Events whose ts is further in the past are dead-lettered. Unset: any "
+        "past ts is accepted (replays of historical data).",
+    )
 
     # --- serving -----------------------------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="Worker HTTP bind address.")
@@ -146,6 +161,16 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown actions {unknown}")
         return tuple(a.strip().lower() for a in value)
+
+    @property
+    def event_limits(self) -> EventLimits:
+        """The bounds input events are validated against."""
+        return EventLimits(
+            max_payload_bytes=self.max_payload_bytes,
+            max_id_length=self.max_id_length,
+            max_future_s=self.max_event_future_s,
+            max_age_s=self.max_event_age_s,
+        )
 
     @property
     def repartition_topic(self) -> str:

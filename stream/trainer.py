@@ -40,7 +40,7 @@ from stream.distribution import (
     unpack,
 )
 from stream.replay import ReplayWindow, WindowLimits
-from stream.schemas import InvalidEventError, Source, parse_event
+from stream.schemas import EventLimits, InvalidEventError, Source, parse_event
 from stream.trainer_settings import TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def verify_bundle(path: Path) -> None:
 def stream_event(raw: bytes | None, source: Source) -> Event | None:
     """A models-side event from a wire message; None for anything invalid (workers DLQ it)."""
     try:
-        ev = parse_event(raw, source, 1 << 16, 256)
+        ev = parse_event(raw, source, EventLimits(), time.time())
     except InvalidEventError:
         return None
     return Event(ev.user_id, ev.item_id, ev.action, ev.ts, ev.session_id)

@@ -9,7 +9,15 @@ import pytest
 
 from export.runtime import StepSession
 from models.actions import Action
-from stream.schemas import InvalidEventError, Reason, Source, StreamEvent, parse_event
+from stream.schemas import (
+    EventLimits,
+    InvalidEventError,
+    Reason,
+    Source,
+    StreamEvent,
+    parse_event,
+    parse_repartitioned,
+)
 from stream.state import UserState, decode_state, encode_state
 from stream.step import ServingModel, StepConfig, step_batch
 from tests.stream_support import event_json, tiny_bundle
@@ -149,6 +157,8 @@ def test_state_codec_roundtrip_and_size() -> None:
 
 
 SRC = Source("events", 0, 1)
+LIMITS = EventLimits()
+NOW = 1_800_000_000.0
 
 
 @pytest.mark.parametrize(
@@ -176,18 +186,18 @@ SRC = Source("events", 0, 1)
 )
 def test_bad_events_have_reasons(raw: bytes | None, reason: Reason) -> None:
     with pytest.raises(InvalidEventError) as info:
-        parse_event(raw, SRC, 4096, 128)
+        parse_event(raw, SRC, LIMITS, NOW)
     assert info.value.reason is reason
 
 
 def test_good_events_parse_ids_and_timestamps() -> None:
-    e = parse_event(event_json("u1", "i1", "pv", ts=1_700_000_000_500), SRC, 4096, 128)
+    e = parse_event(event_json("u1", "i1", "pv", ts=1_700_000_000_500), SRC, LIMITS, NOW)
     assert e.ts == 1_700_000_000.5 and e.action is Action.CLICK
     e = parse_event(
         b'{"user_id": 7, "item_id": 9, "action": 4, "ts": 1700000000, "session_id": "s"}',
         SRC,
-        4096,
-        128,
+        LIMITS,
+        NOW,
     )
     assert (e.user_id, e.item_id, e.action, e.session_id) == ("7", "9", Action.BUY, "s")
-    assert StreamEvent.from_repartitioned(e.to_json(), 128) == e
+    assert parse_repartitioned(e.to_json(), LIMITS, NOW) == e
