@@ -6,6 +6,7 @@ import time, so tests build apps against their own broker, topics and app ids.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from faust.types import EventT, StreamT, TableT, TopicT
 from stream.batching import consume_batches
 from stream.delivery import StreamrecApp
 from stream.metrics import Metrics
+from stream.outbox import Health, Outbox
 from stream.processor import BatchProcessor
 from stream.settings import Settings
 from stream.step import ServingModel
@@ -31,6 +33,7 @@ class StreamApp:
     repartitioned: TopicT
     processor: BatchProcessor
     metrics: Metrics
+    health: Health
 
 
 def _raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
@@ -60,6 +63,7 @@ def create_app(settings: Settings, model: ServingModel, partitions: int) -> Stre
         producer_linger=settings.producer_linger_ms / 1000.0,
         producer_max_batch_size=settings.producer_batch_bytes,
         producer_acks=-1,
+        producer_request_timeout=settings.send_timeout_s,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
         web_enabled=True,
@@ -81,22 +85,24 @@ def create_app(settings: Settings, model: ServingModel, partitions: int) -> Stre
         help="Per-user recurrent state (stream.state encoding).",
     )
     metrics = Metrics()
-    processor = BatchProcessor(app, settings, model, table, partitions, metrics)
+    health = Health()
+    outbox = Outbox(metrics, health)
+    processor = BatchProcessor(app, settings, model, table, partitions, metrics, outbox)
 
     # Events (not values): each comes with its message (topic, partition, offset).
     async def direct(stream: StreamT[bytes]) -> None:
-        async def handle(batch: Sequence[EventT[bytes]]) -> None:
-            await processor.handle(batch, repartitioned=False)
+        async def handle(batch: Sequence[EventT[bytes]]) -> asyncio.Future[None] | None:
+            return await processor.handle(batch, repartitioned=False)
 
         await consume_batches(stream, handle, settings.batch_max, settings.batch_within_s)
 
     async def by_user(stream: StreamT[bytes]) -> None:
-        async def handle(batch: Sequence[EventT[bytes]]) -> None:
-            await processor.handle(batch, repartitioned=True)
+        async def handle(batch: Sequence[EventT[bytes]]) -> asyncio.Future[None] | None:
+            return await processor.handle(batch, repartitioned=True)
 
         await consume_batches(stream, handle, settings.batch_max, settings.batch_within_s)
 
     app.agent(events, name="apply-events")(direct)
     app.agent(repartitioned, name="apply-repartitioned")(by_user)
-    register_views(app, table, processor, metrics)
-    return StreamApp(app, table, events, repartitioned, processor, metrics)
+    register_views(app, table, processor, metrics, health)
+    return StreamApp(app, table, events, repartitioned, processor, metrics, health)

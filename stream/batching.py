@@ -7,9 +7,13 @@ at most ``linger_s`` counted from the arrival of the oldest waiting event: event
 in while the previous batch was handled have already waited, so under load batches leave
 full and at once, and at low rates an event waits ``linger_s`` at most.
 
-Each event is acknowledged only after the batch that holds it was handled (state written,
-recommendations handed to the producer), in order, so Faust never commits an offset whose
-effects could be lost; unacked events are simply replayed after a crash.
+Each event is acknowledged only after the batch that holds it was handled *and* everything
+the batch produced was delivered: ``handle`` returns an awaitable that settles when the
+broker has acknowledged the batch's records (:mod:`stream.outbox`). A third task awaits
+those in batch order and acks, so delivery overlaps the handling of the next batches
+(at most ``max_unsettled`` of them) and Faust never commits an offset whose effects could
+be lost. If a delivery fails, nothing after it is acknowledged and the agent fails;
+unacked events are simply replayed after the restart.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from typing import cast
 from faust.streams import Stream
 from faust.types import EventT, StreamT
 
-Handler = Callable[[Sequence[EventT[bytes]]], Awaitable[None]]
+# handle(batch) -> an awaitable that completes when the batch's output is delivered (or None)
+Handler = Callable[[Sequence[EventT[bytes]]], Awaitable[Awaitable[None] | None]]
 
 
 async def consume_batches(
@@ -33,11 +38,13 @@ async def consume_batches(
     max_size: int,
     linger_s: float = 0.0,
     max_pending: int | None = None,
+    max_unsettled: int = 8,
 ) -> None:
     """Read ``stream`` and call ``handle`` on micro-batches until the stream ends or fails.
 
     ``linger_s``: longest wait of an event for its batch to fill (0: take what is there).
     ``max_pending``: events read ahead of the handler before reading pauses.
+    ``max_unsettled``: handled batches whose output may still be in flight.
     """
     manual = cast(Stream[bytes], stream).noack()
     pending: deque[tuple[float, EventT[bytes]]] = deque()  # (arrival, event)
@@ -47,6 +54,9 @@ async def consume_batches(
     room = asyncio.Event()
     room.set()
     clock = time.monotonic
+    unsettled: asyncio.Queue[tuple[list[EventT[bytes]], Awaitable[None] | None]] = asyncio.Queue(
+        max_unsettled
+    )
 
     async def collect() -> None:
         async for event in manual.events():
@@ -72,11 +82,18 @@ async def consume_batches(
                 full.clear()
             if len(pending) < cap:
                 room.set()
-            await handle(batch)
+            delivered = await handle(batch)
+            await unsettled.put((batch, delivered))
+
+    async def acknowledge() -> None:
+        while True:
+            batch, delivered = await unsettled.get()
+            if delivered is not None:
+                await delivered  # raises if a record was lost: nothing more is acked
             for event in batch:
                 await manual.ack(event)
 
-    tasks = [asyncio.ensure_future(collect()), asyncio.ensure_future(process())]
+    tasks = [asyncio.ensure_future(f()) for f in (collect, process, acknowledge)]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:

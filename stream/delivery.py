@@ -1,4 +1,4 @@
-"""A Faust Kafka transport whose consumer hands over each fetch under one flow guard.
+"""A Faust Kafka transport: one flow guard per fetch, and an idempotent producer.
 
 Faust's fetcher wraps *every* message in ``wait_first(callback(message), suspend_flow)``:
 four tasks and an ``asyncio.wait`` per message, so that a delivery blocked on a full stream
@@ -7,16 +7,22 @@ buffer is abandoned when a rebalance suspends the flow. Here the guard covers a 
 cancels the rest of the fetch. That is what Faust does with them too (it skips them while
 the flow is suspended): recovery seeks every partition back to its committed offset before
 it resumes the flow, so no message is lost, and acks and commits are untouched.
+
+Faust enables the idempotent producer only in exactly-once mode; here it is always on, so
+the producer's own retries of a timed-out request never write a record twice (acks=all is
+set by the app).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TransportT
 
@@ -76,10 +82,18 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             read_offset[tp] = offset
 
 
+class IdempotentProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """Faust's aiokafka producer with idempotence on outside transactions too."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "enable_idempotence": True}
+
+
 class FetchGuardTransport(AIOKafkaTransport):  # type: ignore[misc]
-    """Faust's aiokafka transport with :class:`FetchGuardConsumer`."""
+    """Faust's aiokafka transport with :class:`FetchGuardConsumer` and an idempotent producer."""
 
     Consumer = FetchGuardConsumer
+    Producer = IdempotentProducer
 
 
 class StreamrecApp(faust.App):  # type: ignore[misc]

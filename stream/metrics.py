@@ -59,7 +59,6 @@ class Metrics:
         self.users = Gauge(
             "streamrec_state_bytes_last", "Size of the last written user state.", registry=r
         )
-
         self.internal_errors = Counter(
             "streamrec_internal_errors",
             "Messages the worker failed on (a bug, dead-lettered as internal_error), by stage.",
@@ -69,12 +68,6 @@ class Metrics:
         self.send_failures = Counter(
             "streamrec_send_failures",
             "Produce requests that failed after their retries, by output (fatal for the worker).",
-            ["output"],
-            registry=r,
-        )
-        self.send_retries = Counter(
-            "streamrec_send_retries",
-            "Produce requests sent again after a failure, by output.",
             ["output"],
             registry=r,
         )

@@ -15,6 +15,7 @@ state tell the two cases apart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from faust.types import AppT, EventT, TableT
 
 from stream.intake import parse_records
 from stream.metrics import Metrics
+from stream.outbox import Outbox, Sends
 from stream.producing import BatchSender
 from stream.schemas import DeadLetter, Source, StreamEvent
 from stream.settings import Settings
@@ -73,8 +75,10 @@ class BatchProcessor:
         table: TableT[bytes, bytes],
         partitions: int,
         metrics: Metrics,
+        outbox: Outbox,
     ) -> None:
         self.app = app
+        self.outbox = outbox
         self.settings = settings
         self.model = model
         self.table = table
@@ -82,20 +86,33 @@ class BatchProcessor:
         self.metrics = metrics
         self.config = step_config(settings)
         self.limits = settings.event_limits
-        self.writer = TableWriter(app, table, BatchSender(app))
+        kill = settings.fault_kill_after_writing
+        self.writer = TableWriter(
+            app, table, BatchSender(app), kill.encode() if kill is not None else None
+        )
         metrics.model.labels(model.version).set(1)
 
-    async def handle(self, events: Sequence[EventT[bytes]], repartitioned: bool) -> None:
-        """Process one micro-batch; never raises for bad input (dead letters instead)."""
+    async def handle(
+        self, events: Sequence[EventT[bytes]], repartitioned: bool
+    ) -> asyncio.Future[None] | None:
+        """Process one micro-batch; never raises for bad input (dead letters instead).
+
+        Returns a task that completes when everything the batch produced is delivered (and
+        raises :class:`stream.outbox.SendFailedError` if a record was lost), or None.
+        """
         started = time.perf_counter()
         self.metrics.batch_size.observe(len(events))
-        parsed = await self._parse(events, repartitioned)
+        sends = self.outbox.batch()
+        parsed = await self._parse(events, repartitioned, sends)
         if parsed.valid:
-            await self._apply(parsed)
+            await self._apply(parsed, sends)
         self._observe_lag(events)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return sends.settled()
 
-    async def _parse(self, events: Sequence[EventT[bytes]], repartitioned: bool) -> _Parsed:
+    async def _parse(
+        self, events: Sequence[EventT[bytes]], repartitioned: bool, sends: Sends
+    ) -> _Parsed:
         s = self.settings
         out = _Parsed([], {}, {})
         records = [
@@ -106,7 +123,7 @@ class BatchProcessor:
         if intake.internal_errors:
             self.metrics.internal_errors.labels("parse").inc(intake.internal_errors)
         for letter in intake.dead:
-            await self._dead_letter(letter)
+            await self._dead_letter(letter, sends)
         for index, ev in intake.valid:
             event = events[index]
             msg = event.message
@@ -114,8 +131,15 @@ class BatchProcessor:
             if home != msg.partition:
                 # Not keyed by user id: forward to the co-partitioned topic, keeping the
                 # original source so replays of the forwarder are still recognised.
-                await self.app.producer.send(
-                    s.repartition_topic, ev.user_id.encode(), ev.to_json(), home, None, None
+                await sends.send(
+                    self.app.producer,
+                    "forward",
+                    s.repartition_topic,
+                    ev.user_id.encode(),
+                    ev.to_json(),
+                    home,
+                    None,
+                    None,
                 )
                 self.metrics.events.labels("repartitioned").inc()
                 continue
@@ -124,7 +148,7 @@ class BatchProcessor:
             out.sent_at[ev.source] = msg.timestamp
         return out
 
-    async def _apply(self, parsed: _Parsed) -> None:
+    async def _apply(self, parsed: _Parsed, sends: Sends) -> None:
         states: dict[str, UserState | None] = {}
         for user, event in parsed.owner.items():
             bind_event(event)
@@ -141,12 +165,26 @@ class BatchProcessor:
             (parsed.owner[user], user.encode(), encode_state(st))
             for user, st in result.states.items()
         ]
-        await self.writer.write(writes)
+        try:
+            written = await self.writer.write(writes)
+        except Exception as exc:  # the batch could not even be handed to the producer
+            raise await self.outbox.failed("changelog", self.table.name, exc) from exc
+        for batch in written:
+            sends.track("changelog", batch.topic, batch.future)
         if writes:
             self.metrics.users.set(len(writes[-1][2]))
         producer, topic = self.app.producer, self.settings.recommendations_topic
         for rec in result.recommendations:
-            await producer.send(topic, rec.user_id.encode(), rec.to_json(), None, None, None)
+            await sends.send(
+                producer,
+                "recommendation",
+                topic,
+                rec.user_id.encode(),
+                rec.to_json(),
+                None,
+                None,
+                None,
+            )
         now = time.time()
         observe = self.metrics.e2e_seconds.observe
         sent_at = parsed.sent_at
@@ -161,13 +199,14 @@ class BatchProcessor:
         )
         for ev, err in result.rejected:
             raw = ev.to_json()
-            await self._dead_letter(DeadLetter.from_error(raw, ev.source, err))
+            await self._dead_letter(DeadLetter.from_error(raw, ev.source, err), sends)
 
-    async def _dead_letter(self, letter: DeadLetter) -> None:
+    async def _dead_letter(self, letter: DeadLetter, sends: Sends) -> None:
         self.metrics.events.labels("dead_letter").inc()
         self.metrics.dead_letters.labels(letter.reason.value).inc()
-        await self.app.producer.send(
-            self.settings.dead_letter_topic, None, letter.to_json(), None, None, None
+        topic = self.settings.dead_letter_topic
+        await sends.send(
+            self.app.producer, "dead_letter", topic, None, letter.to_json(), None, None, None
         )
 
     def _observe_lag(self, events: Sequence[EventT[bytes]]) -> None:

@@ -3,21 +3,18 @@
 ``producer.send`` costs a future, an accumulator lookup and Faust's wrapper per record
 (and Faust's changelog path a buffer hop more); a micro-batch's records instead go into one
 ``BatchBuilder`` per partition, submitted with ``send_batch``. The batches join the same
-producer's accumulator, so Faust's flush before every offset commit covers them exactly
-as it covers single sends.
+producer's accumulator; the caller tracks each batch's future (:mod:`stream.outbox`) and
+lets nothing be committed past a batch that failed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from faust.types import AppT
-
-log = logging.getLogger(__name__)
 
 Record = tuple[int, bytes | None, bytes]  # (partition, key, value)
 
@@ -84,10 +81,7 @@ class BatchSender:
         def done(fut: asyncio.Future[Any]) -> None:
             if fut.cancelled():
                 return
-            exc = fut.exception()
-            if exc is not None:
-                log.error("batch to %s[%d] failed: %r", topic, partition, exc)
-            elif on_sent is not None:
+            if fut.exception() is None and on_sent is not None:
                 on_sent(batch, fut.result().offset + last)
 
         future.add_done_callback(done)

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         "for a broker round trip; one micro-batch's recommendations should fit.",
     )
 
+    send_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long the producer retries a record before the worker gives up on "
+        "it: the worker then turns unhealthy and exits non-zero (nothing is committed past "
+        "a lost record; the restart replays it).",
+    )
+
     # --- model and state ---------------------------------------------------------------------
     bundle: Path | None = Field(
         None, description="Exported model bundle directory (step.onnx, vocab.json, manifest)."
@@ -147,6 +155,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Events whose ts is further in the past are dead-lettered. Unset: any "
         "past ts is accepted (replays of historical data).",
+    )
+
+    # --- fault injection (tests and `streamrec chaos` only) ---------------------------------
+    fault_kill_after_writing: str | None = Field(
+        None,
+        description="Testing only: SIGKILL the worker right after it writes this user's "
+        "state to the local store and before the changelog record is sent.",
     )
 
     # --- serving -----------------------------------------------------------------------------

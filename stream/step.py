@@ -7,7 +7,10 @@ Each user's state is written once per batch (the caller stores ``BatchResult.sta
 
 Exactly-once application: an event at or below the stored offset of its source partition
 is a replay; it is not applied again, and (when configured) answered with the user's
-current recommendations so that every event still gets at least one.
+current recommendations so that every event still gets at least one. The stored state of
+a user whose events were all replays is returned unchanged in ``BatchResult.states``, so
+the caller writes it (and its changelog record) again: a worker killed after its local
+write and before the changelog acknowledged it repairs the changelog on the replay.
 """
 
 from __future__ import annotations
@@ -173,6 +176,7 @@ def _plan(
     vocab = model.scorer.vocab
     pending: dict[str, _Pending] = {}
     seen: dict[tuple[str, int], int] = {}  # (user, partition) -> last offset in this batch
+    replayed: set[str] = set()
     for ev in events:
         user, src = ev.user_id, ev.source
         st = states.get(user)
@@ -181,8 +185,10 @@ def _plan(
             st is not None and st.is_applied(src.partition, src.offset)
         ):
             result.duplicates += 1
-            if config.reemit_on_replay and st is not None:
-                result.recommendations.append(_replay_recommendation(model, st, ev, now))
+            if st is not None:
+                replayed.add(user)
+                if config.reemit_on_replay:
+                    result.recommendations.append(_replay_recommendation(model, st, ev, now))
             continue
         if config.reject_unknown_items and ev.item_id not in vocab:
             err = InvalidEventError(Reason.UNKNOWN_ITEM, f"item {ev.item_id!r} not in vocabulary")
@@ -204,6 +210,10 @@ def _plan(
         p.items.append(vocab.index(ev.item_id))
         p.actions.append(int(ev.action))
         p.events.append(ev)
+    for user in replayed - pending.keys():
+        # Written again as it is: the local store may hold it while its changelog record
+        # never reached the broker (killed in between); the replay is what repairs that.
+        result.states[user] = states[user]  # type: ignore[assignment]
     return pending
 
 

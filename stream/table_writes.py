@@ -17,6 +17,8 @@ its RocksDB writes, so compaction keeps the newest state.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -42,29 +44,46 @@ def bind_event(event: EventT[bytes]) -> None:
 class TableWriter:
     """Batched writes to one raw-bytes Faust table."""
 
-    def __init__(self, app: AppT, table: TableT[bytes, bytes], sender: BatchSender) -> None:
+    def __init__(
+        self,
+        app: AppT,
+        table: TableT[bytes, bytes],
+        sender: BatchSender,
+        kill_after_writing: bytes | None = None,
+    ) -> None:
         self.app = app
         self.table = table
         self.sender = sender
+        # Fault injection (tests, chaos runs): die between the local write and the changelog.
+        self.kill_after_writing = kill_after_writing
         self._order = asyncio.Lock()  # asyncio.Lock is FIFO: changelog order = write order
 
-    async def write(self, writes: Iterable[Write]) -> None:
-        """Store each ``(event, key, value)`` in the event's partition and changelog it."""
+    async def write(self, writes: Iterable[Write]) -> list[SentBatch]:
+        """Store each ``(event, key, value)`` in the event's partition and changelog it.
+
+        Returns the changelog batches; the caller must see them delivered before it lets
+        the events that made these states be committed.
+        """
         if self.app.in_transaction:  # exactly-once mode persists offsets on commit: Faust's path
             for event, key, value in writes:
                 bind_event(event)
                 self.table[key] = value
-            return
+            return []
         store: Any = self.table.data
         records = []
         for event, key, value in writes:
             bind_event(event)  # the store picks the RocksDB partition from the current event
             store[key] = value
             records.append((event.message.partition, key, value))
-        if records:
-            topic = self.table.changelog_topic.get_topic_name()
-            async with self._order:
-                await self.sender.send(topic, records, on_sent=self._persisted)
+        if self.kill_after_writing is not None and any(
+            key == self.kill_after_writing for _, key, _ in records
+        ):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if not records:
+            return []
+        topic = self.table.changelog_topic.get_topic_name()
+        async with self._order:
+            return await self.sender.send(topic, records, on_sent=self._persisted)
 
     def _persisted(self, batch: SentBatch, last_offset: int) -> None:
         store: Any = self.table.data

@@ -13,6 +13,7 @@ from faust.types import TableT
 from faust.web import Request, Response, View
 
 from stream.metrics import Metrics
+from stream.outbox import Health
 from stream.state import StateDecodeError, decode_state
 
 if TYPE_CHECKING:
@@ -28,7 +29,11 @@ def is_ready(app: faust.App) -> bool:
 
 
 def register_views(
-    app: faust.App, table: TableT[bytes, bytes], processor: BatchProcessor, metrics: Metrics
+    app: faust.App,
+    table: TableT[bytes, bytes],
+    processor: BatchProcessor,
+    metrics: Metrics,
+    health: Health,
 ) -> None:
     """Add the views to ``app``'s web server."""
 
@@ -61,10 +66,12 @@ def register_views(
 
     @app.page("/health")
     class Health(View):
-        """Liveness: the process and its event loop answer."""
+        """Liveness: the event loop answers and no record was lost (else 503 and why)."""
 
         async def get(self, request: Request) -> Response:
-            return self.json({"status": "ok"})
+            if health.ok:
+                return self.json({"status": "ok"})
+            return self.json({"status": "failed", "error": health.fatal}, status=503)
 
     @app.page("/ready")
     class Ready(View):

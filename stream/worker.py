@@ -6,7 +6,9 @@ encoder configured, cold-start rows for announced items; see :mod:`stream.items`
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
     from stream.app import StreamApp
 
 log = logging.getLogger(__name__)
+
+EXIT_FATAL = 70  # EX_SOFTWARE: a record could not be delivered; the supervisor restarts us
+FATAL_GRACE_S = 2.0
 
 
 class WorkerConfigError(RuntimeError):
@@ -88,7 +93,25 @@ def serve(
     worker = _quiet_worker_class()(
         stream_app.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
     )
+    stream_app.health.on_fatal.append(_exit_soon)
     worker.execute_from_commandline()
+
+
+async def _exit_soon(exc: BaseException) -> None:
+    """Exit non-zero once probes had a moment to see ``/health`` fail.
+
+    Not a graceful stop: Faust's shutdown waits for every fetched message to be acked, and
+    the messages behind a lost record never will be. Exiting at once is what a crash does,
+    and the worker is built to survive crashes: nothing unacked was committed, the restart
+    replays it, and the offsets in each user's state keep the replay from applying twice.
+    """
+    loop = asyncio.get_running_loop()
+    loop.call_later(FATAL_GRACE_S, _exit_now)
+
+
+def _exit_now() -> None:
+    logging.shutdown()
+    os._exit(EXIT_FATAL)
 
 
 def _quiet_worker_class() -> type:
