@@ -196,7 +196,8 @@ class Catalog:
     def prunable(self, newest: VersionRecord | None = None) -> list[VersionRecord]:
         """Records older than the last ``keep_versions`` promoted ones, never the serving one.
 
-        ``newest`` is a record just published that this catalog may not have read back yet.
+        ``newest`` is a version just published and made serving, which this catalog may not
+        have read back yet (its own serving version may lag behind: not protected then).
         """
         order = dict(self.versions)
         if newest is not None:
@@ -207,7 +208,7 @@ class Catalog:
             return []
         cutoff = list(order).index(promoted[-self.trust.keep_versions])
         serving = newest.version if newest is not None else self.serving
-        return [r for v, r in list(order.items())[:cutoff] if v not in (serving, self.serving)]
+        return [r for v, r in list(order.items())[:cutoff] if v != serving]
 
     def drop_unkept_chunks(self) -> None:
         """Bound memory: keep chunks of kept versions and of versions not announced yet."""

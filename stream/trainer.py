@@ -233,6 +233,21 @@ class Trainer:
         self.serving_version = wanted
         log.warning("trainer now fine-tunes from %s", wanted)
 
+    def _read_models_to_end(self, timeout_s: float = 10.0) -> None:
+        """Fold the models topic up to its current end (what this trainer just sent included)."""
+        if self._models is None:
+            return
+        tps = list(self._models.assignment())
+        end = self._models.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while any(self._models.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                log.warning("models topic not read to its end; pruning from what was read")
+                return
+            for batch in self._models.poll(timeout_ms=200).values():
+                for msg in batch:
+                    self.catalog.apply(msg.key, msg.value)
+
     def _checkpoint_of(self, version: str) -> Checkpoint:
         dest = self.s.work_dir / "versions" / version  # a checked name (the catalog's)
         ckpt = dest / "checkpoint.pt"
@@ -354,6 +369,7 @@ class Trainer:
     def prune(self, newest: VersionRecord | None = None) -> list[str]:
         """Tombstone versions older than the kept ones (never serving); drop local copies."""
         assert self._publisher is not None
+        self._read_models_to_end()
         old = self.catalog.prunable(newest)
         self._publisher.tombstone(old)
         for record in old:

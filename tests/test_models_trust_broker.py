@@ -137,3 +137,60 @@ def test_old_versions_are_tombstoned_and_not_unpacked(broker: Broker, tmp_path: 
     assert [p.name for p in (tmp_path / "w").iterdir()] == ["v1"]  # only the served one
     assert set(watcher.catalog.chunks) == {"v2", "v3"}  # v1 is on disk; older ones dropped
     watcher.stop()
+
+
+def test_trainer_prunes_old_versions_and_skips_bad_records(broker: Broker, tmp_path: Path) -> None:
+    import torch
+
+    from models.checkpoint import Checkpoint
+    from models.gru import RecurrentConfig, RecurrentRecommender
+    from models.vocab import Vocabulary
+    from stream.trainer import Trainer
+    from stream.trainer_settings import TrainerSettings
+
+    torch.manual_seed(0)
+    vocab = Vocabulary.build([f"i{n}" for n in range(30)])
+    net = RecurrentRecommender(
+        RecurrentConfig(num_items=vocab.capacity, embed_dim=16, hidden_dim=32, dropout=0.0)
+    )
+    ckpt = Checkpoint(net.config, net.state_dict(), vocab)
+    topic = unique_name("models")
+    s = TrainerSettings(
+        bootstrap=broker.bootstrap,
+        app_id=unique_name("ft"),
+        models_topic=topic,
+        work_dir=tmp_path / "trainer",
+        models_keep_versions=1,
+        models_signing_key=KEY.decode(),
+    )
+    trainer = Trainer(s)
+    trainer.open()
+    try:
+        trainer.bootstrap(ckpt, version="v0")
+        send_raw(broker.bootstrap, topic, [(b"version/zz", b"{bad"), (b"junk", b"")])
+        for n in (1, 2):
+            ok, why = trainer.promote(ckpt, f"v{n}", "test")
+            assert ok, why
+        wait_until(
+            lambda: trainer.sync_models() is None and trainer.catalog.refused["bad-record"] == 1,
+            30,
+            0.2,
+            "the trainer to read its topic",
+        )
+        assert trainer.catalog.refused["unknown-key"] == 1
+        wait_until(
+            lambda: trainer.sync_models() is None and set(trainer.catalog.versions) == {"v2"},
+            30,
+            0.2,
+            "tombstones to reach the trainer",
+        )
+        assert set(trainer.catalog.chunks) <= {"v2"}
+        assert [p.name for p in (s.work_dir / "versions").iterdir()] == ["v2"]
+    finally:
+        trainer.close()
+    after = read_catalog(broker.bootstrap, topic, trust=TrustConfig(signing_key=KEY))
+    assert (
+        set(after.versions) == {"v2"}
+        and after.serving == "v2"
+        and not after.refused.get("unsigned")
+    )
