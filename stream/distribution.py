@@ -11,18 +11,21 @@ catalog by reading it from the start, and ordering is total:
   on (promotion, rollback, bootstrap). The last one in the log is the serving version.
 
 Keys are unique per version, so compaction only removes superseded duplicates (a re-sent
-version) and tombstones of pruned versions; a rejected version carries no chunks.
+version) and tombstones of pruned versions; a rejected version carries no chunks. After each
+promotion the publisher tombstones the versions older than the last ``keep_versions`` (never
+the serving one), so the topic stays bounded.
+
+Version and serving records are signed when a key is configured (:mod:`stream.model_trust`);
+archives are written and read by :mod:`stream.model_archive`; readers fold the topic with
+:class:`stream.model_catalog.Catalog`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
-import tarfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,18 +33,37 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
+
+from stream.model_archive import BUNDLE_DIR, CHECKPOINT_NAME, pack, unpack
+from stream.model_trust import DistributionError, Signer, canonical, check_version
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 512 * 1024
-CHECKPOINT_NAME = "checkpoint.pt"
-BUNDLE_DIR = "bundle"
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 
-
-class DistributionError(RuntimeError):
-    """A version cannot be published, found or reassembled intact."""
+__all__ = [
+    "BUNDLE_DIR",
+    "CHECKPOINT_NAME",
+    "CHUNK_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "DistributionError",
+    "ModelPublisher",
+    "ServingRecord",
+    "VersionRecord",
+    "chunk_key",
+    "ensure_models_topic",
+    "history_key",
+    "join_chunks",
+    "models_consumer",
+    "pack",
+    "records_until_end",
+    "sha256",
+    "split_chunks",
+    "unpack",
+    "version_key",
+]
 
 
 class VersionRecord(BaseModel):
@@ -58,6 +80,16 @@ class VersionRecord(BaseModel):
     archive_sha256: str = ""
     archive_bytes: int = 0
     chunk_sha256: list[str] = []
+    signature: str = ""
+
+    def signed_bytes(self) -> bytes:
+        """What the signature covers: its topic key and every other field."""
+        key = version_key(self.version).encode()
+        return canonical("version", key, self.model_dump(exclude={"signature"}))
+
+    def signed(self, signer: Signer) -> VersionRecord:
+        """A copy signed by ``signer`` (unchanged without a key)."""
+        return self.model_copy(update={"signature": signer.sign(self.signed_bytes())})
 
     def to_json(self) -> bytes:
         """Wire form."""
@@ -72,42 +104,34 @@ class ServingRecord(BaseModel):
     version: str
     cause: Literal["promotion", "rollback", "bootstrap"]
     at: float  # Unix seconds
+    signature: str = ""
+
+    def signed_bytes(self, topic_key: bytes) -> bytes:
+        """What the signature covers: the record's topic key and every other field."""
+        return canonical("serving", topic_key, self.model_dump(exclude={"signature"}))
+
+    def signed(self, signer: Signer, topic_key: bytes) -> ServingRecord:
+        """A copy signed under ``topic_key`` (unchanged without a key)."""
+        return self.model_copy(update={"signature": signer.sign(self.signed_bytes(topic_key))})
 
     def to_json(self) -> bytes:
         """Wire form."""
         return orjson.dumps(self.model_dump())
 
 
-def pack(bundle_dir: Path, checkpoint: Path | None) -> bytes:
-    """A deterministic tar of the bundle's files (under ``bundle/``) and the checkpoint."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        files = [(p, f"{BUNDLE_DIR}/{p.name}") for p in sorted(bundle_dir.iterdir()) if p.is_file()]
-        if checkpoint is not None:
-            files.append((checkpoint, CHECKPOINT_NAME))
-        for path, name in files:
-            data = path.read_bytes()
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+def version_key(version: str) -> str:
+    """Topic key of a version record."""
+    return f"version/{version}"
 
 
-def unpack(archive: bytes, dest: Path) -> Path:
-    """Extract an archive made by :func:`pack` into ``dest``; returns the bundle directory."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r") as tar:
-        for member in tar.getmembers():
-            name = Path(member.name)
-            if not member.isfile() or name.is_absolute() or ".." in name.parts:
-                raise DistributionError(f"unexpected archive member {member.name!r}")
-            extracted = tar.extractfile(member)
-            if extracted is None:
-                raise DistributionError(f"unreadable archive member {member.name!r}")
-            target = dest / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(extracted.read())
-    return dest / BUNDLE_DIR
+def chunk_key(version: str, index: int) -> str:
+    """Topic key of a version's ``index``-th chunk."""
+    return f"chunk/{version}/{index:06d}"
+
+
+def history_key(ns: int) -> str:
+    """Topic key of a serving record made at ``ns`` (Unix nanoseconds)."""
+    return f"history/{ns:020d}"
 
 
 def split_chunks(archive: bytes, size: int = CHUNK_BYTES) -> list[bytes]:
@@ -161,11 +185,22 @@ def ensure_models_topic(bootstrap: str, topic: str, replication: int = 1) -> Non
 
 
 class ModelPublisher:
-    """Writes versions, rejections and serving changes to the models topic."""
+    """Writes versions, rejections, serving changes and retention tombstones to the topic.
 
-    def __init__(self, bootstrap: str, topic: str, chunk_bytes: int = CHUNK_BYTES) -> None:
+    With a ``signer`` holding a key every version and serving record is signed; names are
+    checked before anything is sent.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        chunk_bytes: int = CHUNK_BYTES,
+        signer: Signer | None = None,
+    ) -> None:
         self.topic = topic
         self.chunk_bytes = chunk_bytes
+        self.signer = signer or Signer(None)
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap.split(","),
             acks="all",
@@ -192,10 +227,11 @@ class ModelPublisher:
         gate: dict[str, Any],
     ) -> VersionRecord:
         """Send the chunks, then the promoted version record (not yet serving)."""
+        check_version(version)
         archive = pack(bundle_dir, checkpoint)
         chunks = split_chunks(archive, self.chunk_bytes)
         for i, chunk in enumerate(chunks):
-            self._send(f"chunk/{version}/{i:06d}", chunk)
+            self._send(chunk_key(version, i), chunk)
         record = VersionRecord(
             version=version,
             parent=parent,
@@ -206,8 +242,8 @@ class ModelPublisher:
             archive_sha256=sha256(archive),
             archive_bytes=len(archive),
             chunk_sha256=[sha256(c) for c in chunks],
-        )
-        self._send(f"version/{version}", record.to_json())
+        ).signed(self.signer)
+        self._send(version_key(version), record.to_json())
         self.producer.flush()
         log.info("published %s: %d bytes in %d chunks", version, len(archive), len(chunks))
         return record
@@ -216,6 +252,7 @@ class ModelPublisher:
         self, version: str, parent: str | None, reason: str, gate: dict[str, Any]
     ) -> VersionRecord:
         """Announce a refused candidate (no chunks)."""
+        check_version(version)
         record = VersionRecord(
             version=version,
             parent=parent,
@@ -223,66 +260,28 @@ class ModelPublisher:
             reason=reason,
             created=time.time(),
             gate=gate,
-        )
-        self._send(f"version/{version}", record.to_json())
+        ).signed(self.signer)
+        self._send(version_key(version), record.to_json())
         self.producer.flush()
         return record
 
     def serve(self, version: str, cause: Literal["promotion", "rollback", "bootstrap"]) -> None:
         """Make ``version`` the serving one (every worker switches to it)."""
+        check_version(version)
+        key = history_key(time.time_ns())
         entry = ServingRecord(version=version, cause=cause, at=time.time())
-        self._send(f"history/{time.time_ns():020d}", entry.to_json())
+        self._send(key, entry.signed(self.signer, key.encode()).to_json())
         self.producer.flush()
 
-
-@dataclass
-class Catalog:
-    """Everything the models topic says, folded in log order."""
-
-    versions: dict[str, VersionRecord] = field(default_factory=dict)
-    chunks: dict[str, dict[int, bytes]] = field(default_factory=dict)
-    history: list[ServingRecord] = field(default_factory=list)
-
-    @property
-    def serving(self) -> str | None:
-        """The version workers serve now."""
-        return self.history[-1].version if self.history else None
-
-    def apply(self, key: bytes | None, value: bytes | None) -> str | None:
-        """Fold one record in; returns the version it completed or named, if any."""
-        if key is None:
-            return None
-        k = key.decode(errors="replace")
-        kind, _, rest = k.partition("/")
-        try:
-            if kind == "chunk":
-                version, _, index = rest.rpartition("/")
-                if value is None:
-                    self.chunks.pop(version, None)
-                else:
-                    self.chunks.setdefault(version, {})[int(index)] = value
-                return None
-            if kind == "version":
-                if value is None:
-                    self.versions.pop(rest, None)
-                    return None
-                record = VersionRecord.model_validate_json(value)
-                self.versions[record.version] = record
-                return record.version
-            if kind == "history" and value is not None:
-                entry = ServingRecord.model_validate_json(value)
-                self.history.append(entry)
-                return entry.version
-        except (ValidationError, ValueError) as exc:
-            log.warning("ignoring unreadable models-topic record %r: %s", k, exc)
-        return None
-
-    def archive(self, version: str) -> bytes:
-        """The verified archive of a promoted version."""
-        record = self.versions.get(version)
-        if record is None or record.status != "promoted":
-            raise DistributionError(f"no promoted version {version!r} on the models topic")
-        return join_chunks(record, self.chunks.get(version, {}))
+    def tombstone(self, records: Sequence[VersionRecord]) -> None:
+        """Delete versions from the compacted topic: their chunks, then their records."""
+        for record in records:
+            for i in range(len(record.chunk_sha256)):
+                self._send(chunk_key(record.version, i), None)
+            self._send(version_key(record.version), None)
+        if records:
+            self.producer.flush()
+            log.warning("pruned %d old versions from %s", len(records), self.topic)
 
 
 def models_consumer(bootstrap: str, client_id: str) -> KafkaConsumer:
@@ -318,15 +317,3 @@ def records_until_end(
         for batch in consumer.poll(timeout_ms=500).values():
             for msg in batch:
                 yield msg.key, msg.value
-
-
-def read_catalog(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Catalog:
-    """The catalog as of now (reads the whole compacted topic)."""
-    consumer = models_consumer(bootstrap, "streamrec-models-reader")
-    catalog = Catalog()
-    try:
-        for key, value in records_until_end(consumer, topic, timeout_s):
-            catalog.apply(key, value)
-    finally:
-        consumer.close()
-    return catalog

@@ -129,4 +129,4 @@ class ItemRows:
         vectors = side.text_row(texts)  # (n, E)
         known = scorer.known_bias()
         bias = float(np.quantile(known, self.bias_quantile)) if len(known) else 0.0
-        return ServingModel(scorer.with_items(list(fresh), vectors, bias))
+        return ServingModel(scorer.with_items(list(fresh), vectors, bias), model.lineage)

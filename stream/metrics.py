@@ -56,6 +56,12 @@ class Metrics:
         self.model = Gauge(
             "streamrec_model_info", "Serving model version (value 1).", ["version"], registry=r
         )
+        self.states_reset = Counter(
+            "streamrec_states_reset",
+            "Stored user states written by a model whose vocabulary this worker does not know: "
+            "their item rows were dropped instead of being mis-mapped.",
+            registry=r,
+        )
         self.users = Gauge(
             "streamrec_state_bytes_last", "Size of the last written user state.", registry=r
         )

@@ -103,10 +103,11 @@ def _fmt(value: Any) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from stream.distribution import read_catalog
+    from stream.model_catalog import read_catalog
+    from stream.model_trust import TrustConfig
 
     s = _settings(args)
-    cat = read_catalog(s.bootstrap, s.models_topic)
+    cat = read_catalog(s.bootstrap, s.models_topic, trust=TrustConfig.from_settings(s))
     k = f"HR@{s.gate_k}"
     print(f"{'version':40} {'status':9} {k + ' cand':>11} {'serving':>8} {'AUC':>7}  reason")
     for v in sorted(cat.versions.values(), key=lambda r: r.created):
@@ -125,16 +126,19 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from stream.distribution import DistributionError, ModelPublisher, read_catalog
+    from stream.distribution import DistributionError, ModelPublisher
+    from stream.model_catalog import read_catalog
+    from stream.model_trust import Signer, TrustConfig
 
     s = _settings(args)
-    cat = read_catalog(s.bootstrap, s.models_topic)
+    trust = TrustConfig.from_settings(s)
+    cat = read_catalog(s.bootstrap, s.models_topic, trust=trust)
     try:
         cat.archive(args.version)  # promoted, complete, checksums intact
     except DistributionError as exc:
         print(f"cannot roll back: {exc}", file=sys.stderr)
         return 1
-    publisher = ModelPublisher(s.bootstrap, s.models_topic)
+    publisher = ModelPublisher(s.bootstrap, s.models_topic, signer=Signer(trust.signing_key))
     try:
         publisher.serve(args.version, "rollback")
     finally:

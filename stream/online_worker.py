@@ -1,8 +1,9 @@
 """A worker that serves from the models topic and hot-swaps promoted versions.
 
 The same worker as :func:`stream.worker.run_worker`, plus a :class:`ModelWatcher`: on start
-it serves the topic's serving version (the bundle of the settings only when none is
-announced yet), then follows the topic and switches models between batches. After a switch
+it serves the topic's serving version, or the last good one in its history when that is
+refused (the bundle of the settings only when none is usable), then follows the topic and
+switches models between batches. After a switch
 the item catalog gives announced items the new model does not know their rows again, with
 the new bundle's text projection.
 """
@@ -40,14 +41,16 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
     from stream.app import StreamApp
     from stream.item_rows import ItemRows
     from stream.items import attach_item_catalog
+    from stream.model_trust import TrustConfig
     from stream.swap import attach_hot_swap, initial_model
     from stream.worker import load_model, serve
 
     load = bundle_loader(settings)
     models_dir = settings.data_dir / settings.app_id / "models"
-    watcher, model = initial_model(settings.bootstrap, models_topic, models_dir, load)
+    trust = TrustConfig.from_settings(settings)
+    watcher, model = initial_model(settings.bootstrap, models_topic, models_dir, load, trust)
     if model is None:
-        log.warning("no version announced on %s yet; serving the local bundle", models_topic)
+        log.warning("no usable version announced on %s; serving the local bundle", models_topic)
         model = load_model(settings)
 
     rows = ItemRows.load(settings)

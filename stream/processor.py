@@ -194,6 +194,8 @@ class BatchProcessor:
                 observe(max(0.0, now - ts))
         self.metrics.recommendations.inc(len(result.recommendations))
         self.metrics.events.labels("replayed").inc(result.duplicates)
+        if result.reset:
+            self.metrics.states_reset.inc(result.reset)
         self.metrics.events.labels("applied").inc(
             len(parsed.valid) - result.duplicates - len(result.rejected)
         )

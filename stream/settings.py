@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.actions import DEFAULT_ACTION_NAMES
+from stream.model_trust import SigningKey
 from stream.schemas import EventLimits
 
 
@@ -83,6 +84,27 @@ class Settings(BaseSettings):
         description="Compacted models topic to follow (hot swap; the bundle is the fallback "
         "until a version is announced). Unset: serve the bundle only.",
     )
+
+    # --- model distribution ---
+    models_signing_key: SigningKey | None = Field(
+        None,
+        description="HMAC-SHA256 key the models topic is signed with (at least 16 characters; "
+        "the trainer's must match). Set: unsigned or mis-signed records are refused and "
+        "counted. Unset: records are accepted unauthenticated (a warning is logged once).",
+    )
+    models_keep_versions: int = Field(
+        5,
+        ge=1,
+        description="Promoted versions whose archives are kept (in memory, on disk and, by "
+        "the trainer's pruning, on the topic), besides the serving one.",
+    )
+    models_max_archive_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Largest version archive accepted from the models topic (bytes, also "
+        "the cap of one archive member).",
+    )
+
     data_dir: Path = Field(
         Path(".streamrec-data"), description="Local RocksDB state (one directory per app id)."
     )

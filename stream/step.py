@@ -11,6 +11,18 @@ current recommendations so that every event still gets at least one. The stored 
 a user whose events were all replays is returned unchanged in ``BatchResult.states``, so
 the caller writes it (and its changelog record) again: a worker killed after its local
 write and before the changelog acknowledged it repairs the changelog on the replay.
+
+Vocabulary changes: stored states hold item *rows* of the model that wrote them. A new model
+(a promotion, a rollback) may map those rows to other items: a fine-tuned vocabulary appends
+the items it learned, while the serving one may have appended announced items (cold start) in
+another order, and a rollback drops rows. So rows are never reused across versions: a state
+written by another version is re-encoded through external ids (old row -> id -> new row, UNK
+when the new model lacks the id) with the old model's row table, which
+:class:`ServingModel` keeps for the versions it succeeded (``lineage``). We re-encode rather
+than refuse such bundles because refusing would block every promotion after a cold start and
+every rollback, and the ids make the translation exact. A state whose version's table is not
+known (e.g. pruned long ago) keeps no rows at all: its history is dropped and counted
+(``BatchResult.reset``), never mis-mapped.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.actions import Action
-from models.vocab import RESERVED
+from models.vocab import RESERVED, UNK
 from stream.schemas import InvalidEventError, Reason, Recommendation, StreamEvent
 from stream.state import UserState
 
@@ -108,17 +120,59 @@ class BatchResult:
     rejected: list[tuple[StreamEvent, InvalidEventError]] = field(default_factory=list)
     duplicates: int = 0
     model_calls: int = 0
+    reset: int = 0  # stored states of an unknown vocabulary: their rows were dropped
+
+
+RowIds = npt.NDArray[np.object_]  # (rows,) external id of each row; "" for reserved rows
 
 
 class ServingModel:
-    """A scorer plus its row -> external id table, built once per loaded model."""
+    """A scorer plus its row -> external id table, built once per loaded model.
 
-    def __init__(self, scorer: Scorer) -> None:
+    ``lineage`` holds the row tables of earlier versions whose users' states this model can
+    re-encode (see the module docstring).
+    """
+
+    def __init__(self, scorer: Scorer, lineage: Mapping[str, RowIds] | None = None) -> None:
         self.scorer = scorer
         self.version = scorer.version
         ids = scorer.vocab.ids
-        self._ids: npt.NDArray[np.object_] = np.array([""] * RESERVED + list(ids), dtype=object)
+        self._ids: RowIds = np.array([""] * RESERVED + list(ids), dtype=object)
         self.size = len(self._ids)
+        self.lineage: dict[str, RowIds] = dict(lineage or {})
+        self.lineage.pop(self.version, None)
+
+    @property
+    def row_ids(self) -> RowIds:
+        """External id of each row of this model."""
+        return self._ids
+
+    def remember(self, version: str, ids: RowIds) -> None:
+        """Make states written by ``version`` (whose row table is ``ids``) re-encodable."""
+        if version != self.version:
+            self.lineage[version] = ids
+
+    def succeed(self, previous: ServingModel, keep: int) -> None:
+        """Take over from ``previous``: its lineage and its own table, the newest ``keep``."""
+        merged = {**self.lineage, **previous.lineage}
+        merged.pop(previous.version, None)
+        merged[previous.version] = previous.row_ids
+        merged.pop(self.version, None)
+        self.lineage = dict(list(merged.items())[-keep:])
+
+    def translate(self, version: str, rows: npt.NDArray[np.int32]) -> npt.NDArray[np.int32] | None:
+        """Rows of a state written by ``version``, as this model's rows (None: unknown)."""
+        if version == self.version:
+            return rows
+        ids = self.lineage.get(version)
+        if ids is None:
+            return None
+        vocab = self.scorer.vocab
+        n = len(ids)
+        out = [
+            r if r < RESERVED else (vocab.index(ids[r]) if r < n else UNK) for r in rows.tolist()
+        ]
+        return np.asarray(out, dtype=np.int32)
 
     def items(
         self, rows: npt.NDArray[np.integer[Any]], scores: npt.NDArray[np.floating[Any]]
@@ -136,6 +190,8 @@ class _Pending:
 
     user_id: str
     base: UserState | None
+    recent: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
+    recent_actions: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
     items: list[int] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
     events: list[StreamEvent | None] = field(default_factory=list)  # None: re-encode step
@@ -148,7 +204,11 @@ class _Pending:
 def _replay_recommendation(
     model: ServingModel, st: UserState, ev: StreamEvent, now: float
 ) -> Recommendation:
-    item_ids, scores = model.items(st.top_items, st.top_scores)
+    rows = model.translate(st.model_version, st.top_items)
+    item_ids: list[str] = []
+    scores: list[float] = []
+    if rows is not None:
+        item_ids, scores = model.items(rows, st.top_scores)
     return Recommendation(
         user_id=ev.user_id,
         item_ids=item_ids,
@@ -199,14 +259,19 @@ def _plan(
         if p is None:
             p = pending[user] = _Pending(user, st)
             if st is not None:
-                recent = zip(st.recent_items.tolist(), st.recent_actions.tolist(), strict=True)
+                rows = model.translate(st.model_version, st.recent_items)
+                if rows is None:
+                    result.reset += 1  # rows of an unknown vocabulary: dropped, not mis-mapped
+                else:
+                    p.recent, p.recent_actions = rows, st.recent_actions
+                recent = zip(p.recent.tolist(), p.recent_actions.tolist(), strict=True)
                 ex = config.exclude_actions
                 p.excluded.update(i for i, a in recent if a in ex)
                 if st.model_version != model.version:
                     # State made by another model: rebuild it from the recent items.
-                    p.items.extend(st.recent_items.tolist())
-                    p.actions.extend(st.recent_actions.tolist())
-                    p.events.extend([None] * len(st.recent_items))
+                    p.items.extend(p.recent.tolist())
+                    p.actions.extend(p.recent_actions.tolist())
+                    p.events.extend([None] * len(p.recent))
         p.items.append(vocab.index(ev.item_id))
         p.actions.append(int(ev.action))
         p.events.append(ev)
@@ -294,8 +359,8 @@ def _new_state(p: _Pending, state: npt.NDArray[np.float32], version: str, keep: 
         offsets[e.source.partition] = e.source.offset
     n_new = len(new)
     if base is not None:
-        recent = np.concatenate([base.recent_items, np.asarray(p.items[-n_new:], np.int32)])
-        acts = np.concatenate([base.recent_actions, np.asarray(p.actions[-n_new:], np.uint8)])
+        recent = np.concatenate([p.recent, np.asarray(p.items[-n_new:], np.int32)])
+        acts = np.concatenate([p.recent_actions, np.asarray(p.actions[-n_new:], np.uint8)])
     else:
         recent = np.asarray(p.items, np.int32)
         acts = np.asarray(p.actions, np.uint8)

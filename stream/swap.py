@@ -6,7 +6,9 @@ processor's model. The processor reads its model once per batch and never awaits
 reading states, stepping and writing them, so a batch runs entirely on one model and the next
 one on the other: nothing is dropped and nothing waits for a load. States written by the old
 model carry its version; the pure step re-encodes them from the user's stored recent items
-with the new model the next time that user appears.
+with the new model the next time that user appears, translating the stored rows through item
+ids with the old model's row table, which the new model inherits here (see
+:mod:`stream.step`: rows are never reused across vocabularies).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from stream.distribution import ServingRecord
+from stream.model_trust import TrustConfig
 from stream.model_watcher import Loader, ModelWatcher
 from stream.step import ServingModel
 
@@ -45,6 +48,12 @@ class SwapMetrics:
         )
         self.failures = Counter(
             "streamrec_model_refused", "Announced versions this worker refused.", registry=registry
+        )
+        self.records_refused = Counter(
+            "streamrec_models_records_refused",
+            "Models-topic records refused before use (bad signature, name, schema, size...).",
+            ["reason"],
+            registry=registry,
         )
         self.latency = Gauge(
             "streamrec_model_promotion_latency_seconds",
@@ -69,10 +78,19 @@ class SwapEvent:
 
 
 def apply_swap(
-    processor: Swappable, model: ServingModel, record: ServingRecord, metrics: SwapMetrics
+    processor: Swappable,
+    model: ServingModel,
+    record: ServingRecord,
+    metrics: SwapMetrics,
+    keep_versions: int = 5,
 ) -> SwapEvent:
-    """Replace the processor's model (runs on the event loop, between batches)."""
+    """Replace the processor's model (runs on the event loop, between batches).
+
+    The new model inherits the old one's row tables, so states the old model wrote are
+    re-encoded through item ids, never read as rows of the new vocabulary.
+    """
     old = processor.model.version
+    model.succeed(processor.model, keep_versions)
     processor.model = model
     gauge = processor.metrics.model
     with contextlib.suppress(KeyError):
@@ -94,13 +112,13 @@ def apply_swap(
 
 
 def initial_model(
-    bootstrap: str, topic: str, models_dir: Path, loader: Loader
+    bootstrap: str, topic: str, models_dir: Path, loader: Loader, trust: TrustConfig | None = None
 ) -> tuple[ModelWatcher, ServingModel | None]:
-    """A caught-up watcher and the serving version's model (None when none is announced)."""
+    """A caught-up watcher and the last good serving version (None when none loads)."""
     from stream.distribution import ensure_models_topic
 
     ensure_models_topic(bootstrap, topic)
-    watcher = ModelWatcher(bootstrap, topic, models_dir, loader)
+    watcher = ModelWatcher(bootstrap, topic, models_dir, loader, trust=trust)
     return watcher, watcher.catch_up()
 
 
@@ -117,6 +135,9 @@ def attach_hot_swap(
     """
     metrics = SwapMetrics(processor.metrics.registry)
     watcher.on_failure = lambda _version, _reason: metrics.failures.inc()
+    for reason, n in watcher.catalog.refused.items():  # refused while catching up
+        metrics.records_refused.labels(reason).inc(n)
+    watcher.catalog.on_refused = lambda reason, _k, _d: metrics.records_refused.labels(reason).inc()
     if watcher.current is not None:
         metrics.serving_since.set(time.time())
 
@@ -124,7 +145,7 @@ def attach_hot_swap(
         loop = asyncio.get_running_loop()
 
         def swap(model: ServingModel, record: ServingRecord) -> None:
-            event = apply_swap(processor, model, record, metrics)
+            event = apply_swap(processor, model, record, metrics, watcher.trust.keep_versions)
             if on_swap is not None:
                 on_swap(event)
 

@@ -10,11 +10,18 @@ member holding it acts. A standby takes over within the session timeout when the
 fine-tuned on the window minus its newest slice (:mod:`models.online`), gated on that slice
 (:mod:`models.gate`), exported and verified; a promoted candidate is published to the models
 topic and made serving, a refused one is announced with its reason.
+
+**Trust and retention.** The trainer reads the models topic like a worker (every record
+checked, bad ones refused and counted in its catalog, never fatal) and signs what it
+publishes when a key is configured. After a promotion it tombstones the versions older than
+the last ``models_keep_versions`` promoted ones (never the serving one) and deletes their local
+copies; its in-memory chunk cache holds only the kept versions.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,15 +37,16 @@ from models.checkpoint import Checkpoint
 from models.events import Event
 from models.gate import GateConfig, gate
 from models.online import FineTuneConfig, fine_tune
-from stream.distribution import Catalog as ModelCatalog
 from stream.distribution import (
-    DistributionError,
     ModelPublisher,
+    VersionRecord,
     ensure_models_topic,
     models_consumer,
     records_until_end,
-    unpack,
 )
+from stream.model_archive import ArchiveLimits, unpack
+from stream.model_catalog import Catalog as ModelCatalog
+from stream.model_trust import DistributionError, Signer, TrustConfig
 from stream.replay import ReplayWindow, WindowLimits
 from stream.schemas import EventLimits, InvalidEventError, Source, parse_event
 from stream.trainer_settings import TrainerSettings
@@ -94,8 +102,10 @@ class Trainer:
         self.window = ReplayWindow(WindowLimits(settings.window_events, settings.window_s))
         self.candidate_hook = candidate_hook
         self.bundle_hook = bundle_hook
-        self.catalog = ModelCatalog()
+        self.trust = TrustConfig.from_settings(settings)
+        self.catalog = ModelCatalog(self.trust)
         self.serving_version: str | None = None
+        self.unusable: set[str] = set()  # serving versions whose checkpoint could not be read
         self.serving: Checkpoint | None = None
         self.rounds: list[RoundResult] = []
         self.new_events = 0
@@ -111,7 +121,9 @@ class Trainer:
         s = self.s
         ensure_models_topic(s.bootstrap, s.models_topic)
         _ensure_lease_topic(s.bootstrap, s.lease_topic)
-        self._publisher = ModelPublisher(s.bootstrap, s.models_topic)
+        self._publisher = ModelPublisher(
+            s.bootstrap, s.models_topic, signer=Signer(self.trust.signing_key)
+        )
         self._lease = KafkaConsumer(
             bootstrap_servers=s.bootstrap.split(","),
             group_id=s.lease_group,
@@ -125,6 +137,8 @@ class Trainer:
         self._models = models_consumer(s.bootstrap, "streamrec-trainer-models")
         for key, value in records_until_end(self._models, s.models_topic):
             self.catalog.apply(key, value)
+        self.catalog.live = True
+        self.catalog.drop_unkept_chunks()
         self._events = KafkaConsumer(
             bootstrap_servers=s.bootstrap.split(","),
             group_id=None,
@@ -206,16 +220,42 @@ class Trainer:
             for msg in batch:
                 self.catalog.apply(msg.key, msg.value)
         wanted = self.catalog.serving
-        if wanted is not None and wanted != self.serving_version:
+        if wanted is None or wanted == self.serving_version or wanted in self.unusable:
+            return
+        try:
             self.serving = self._checkpoint_of(wanted)
-            self.serving_version = wanted
-            log.warning("trainer now fine-tunes from %s", wanted)
+        except (DistributionError, OSError, ValueError, RuntimeError) as exc:
+            self.unusable.add(wanted)
+            log.error(
+                "cannot fine-tune from %s (%s); keeping %s", wanted, exc, self.serving_version
+            )
+            return
+        self.serving_version = wanted
+        log.warning("trainer now fine-tunes from %s", wanted)
+
+    def _read_models_to_end(self, timeout_s: float = 10.0) -> None:
+        """Fold the models topic up to its current end (what this trainer just sent included)."""
+        if self._models is None:
+            return
+        tps = list(self._models.assignment())
+        end = self._models.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while any(self._models.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                log.warning("models topic not read to its end; pruning from what was read")
+                return
+            for batch in self._models.poll(timeout_ms=200).values():
+                for msg in batch:
+                    self.catalog.apply(msg.key, msg.value)
 
     def _checkpoint_of(self, version: str) -> Checkpoint:
-        dest = self.s.work_dir / "versions" / version
+        dest = self.s.work_dir / "versions" / version  # a checked name (the catalog's)
         ckpt = dest / "checkpoint.pt"
         if not ckpt.is_file():
-            unpack(self.catalog.archive(version), dest)
+            if dest.exists():
+                shutil.rmtree(dest)
+            limits = ArchiveLimits(self.trust.max_archive_bytes, self.trust.max_archive_bytes)
+            unpack(self.catalog.archive(version), dest, limits)
         if not ckpt.is_file():
             raise DistributionError(f"version {version} carries no checkpoint")
         return Checkpoint.load(ckpt)
@@ -317,13 +357,24 @@ class Trainer:
             self._reject(version, why, figures)
             return False, why
         assert self._publisher is not None
-        self._publisher.publish_version(
+        record = self._publisher.publish_version(
             bundle, ckpt_path, version=version, parent=parent, reason=reason, gate=figures
         )
         self._publisher.serve(version, cause)  # type: ignore[arg-type]
         self.serving, self.serving_version = checkpoint, version
+        self.prune(record)
         self.sync_models()
         return True, reason
+
+    def prune(self, newest: VersionRecord | None = None) -> list[str]:
+        """Tombstone versions older than the kept ones (never serving); drop local copies."""
+        assert self._publisher is not None
+        self._read_models_to_end()
+        old = self.catalog.prunable(newest)
+        self._publisher.tombstone(old)
+        for record in old:
+            shutil.rmtree(self.s.work_dir / "versions" / record.version, ignore_errors=True)
+        return [r.version for r in old]
 
     def _reject(self, version: str, reason: str, figures: dict[str, Any]) -> None:
         log.warning("candidate %s rejected: %s", version, reason)

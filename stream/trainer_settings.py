@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream.model_trust import SigningKey
+
 
 class TrainerSettings(BaseSettings):
     """Every knob of online fine-tuning, documented per field."""
@@ -29,6 +31,25 @@ class TrainerSettings(BaseSettings):
     )
     work_dir: Path = Field(
         Path(".streamrec-trainer"), description="Local copies of versions and candidates."
+    )
+
+    # --- model distribution --------------------------------------------------------------------
+    models_signing_key: SigningKey | None = Field(
+        None,
+        description="HMAC-SHA256 key the trainer signs versions and serving records with, and "
+        "verifies the topic with (at least 16 characters; the workers' must match). Unset: "
+        "nothing is signed (a warning is logged once).",
+    )
+    models_keep_versions: int = Field(
+        5,
+        ge=1,
+        description="After each promotion, versions older than the last N promoted are "
+        "tombstoned on the topic (never the serving one); only their archives stay in memory.",
+    )
+    models_max_archive_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Largest version archive accepted from the models topic (bytes).",
     )
 
     # --- replay window and cadence -----------------------------------------------------------

@@ -17,10 +17,10 @@ from stream.distribution import (
     ModelPublisher,
     VersionRecord,
     pack,
-    read_catalog,
     sha256,
     split_chunks,
 )
+from stream.model_catalog import read_catalog
 from stream.model_watcher import ModelWatcher
 from stream.step import ServingModel
 from stream.trainer import Trainer

@@ -125,7 +125,9 @@ def test_state_from_another_model_is_reencoded(model: ServingModel) -> None:
     res = step_batch({}, [ev("a", f"i{n}", n) for n in range(3)], model, StepConfig(), NOW)
     st = res.states["a"]
     old = UserState(**{**{f: getattr(st, f) for f in st.__slots__}, "model_version": "old"})
-    again = step_batch({"a": old}, [ev("a", "i3", 3)], model, StepConfig(), NOW)
+    known = ServingModel(model.scorer)
+    known.remember("old", model.row_ids)  # same vocabulary, another version
+    again = step_batch({"a": old}, [ev("a", "i3", 3)], known, StepConfig(), NOW)
     ref = step_batch({}, [ev("a", f"i{n}", n) for n in range(4)], model, StepConfig(), NOW)
     assert again.model_calls == 4 and again.states["a"].event_count == 4
     np.testing.assert_allclose(
