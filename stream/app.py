@@ -47,8 +47,14 @@ def _raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
     )
 
 
-def create_app(settings: Settings, model: ServingModel, partitions: int) -> StreamApp:
-    """Build the worker's Faust app (``partitions``: the events topic's partition count)."""
+def create_app(
+    settings: Settings, model: ServingModel, partitions: int, events_topic_id: str = ""
+) -> StreamApp:
+    """Build the worker's Faust app.
+
+    ``partitions``: the events topic's partition count; ``events_topic_id``: its Kafka topic
+    id, part of the identity under which each user's applied offsets are stored.
+    """
     app = StreamrecApp(
         settings.app_id,
         broker=[f"kafka://{b.strip()}" for b in settings.bootstrap.split(",")],
@@ -87,7 +93,9 @@ def create_app(settings: Settings, model: ServingModel, partitions: int) -> Stre
     metrics = Metrics()
     health = Health()
     outbox = Outbox(metrics, health)
-    processor = BatchProcessor(app, settings, model, table, partitions, metrics, outbox)
+    processor = BatchProcessor(
+        app, settings, model, table, partitions, metrics, outbox, events_topic_id
+    )
 
     # Events (not values): each comes with its message (topic, partition, offset).
     async def direct(stream: StreamT[bytes]) -> None:

@@ -92,10 +92,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from stream.worker import run_worker
+    from stream.topics import TopicError
+    from stream.worker import WorkerConfigError, run_worker
 
     settings = _settings(args, "bundle", "data_dir", "web_port", "partitions")
-    run_worker(settings)
+    try:
+        run_worker(settings)
+    except (WorkerConfigError, TopicError) as exc:
+        print(f"streamrec worker: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

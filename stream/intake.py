@@ -39,14 +39,25 @@ class Intake:
 
 
 def parse_records(
-    records: Iterable[RawRecord], repartitioned: bool, limits: EventLimits, now: float
+    records: Iterable[RawRecord],
+    repartitioned: bool,
+    limits: EventLimits,
+    now: float,
+    events_topic: str | None = None,
+    partitions: int | None = None,
 ) -> Intake:
-    """Validate ``records`` (input or repartition topic) against ``limits`` at clock ``now``."""
+    """Validate ``records`` (input or repartition topic) against ``limits`` at clock ``now``.
+
+    A repartition record must name a position of ``events_topic`` (below ``partitions``)
+    as its source, when those are given: that is all a worker ever forwards, and it keeps
+    a forged record from growing a user's offsets map.
+    """
     out = Intake()
     for i, (raw, here) in enumerate(records):
         try:
             if repartitioned:
                 ev = parse_repartitioned(raw, limits, now)
+                _check_source(ev.source, events_topic, partitions)
             else:
                 ev = parse_event(raw, here, limits, now)
         except InvalidEventError as exc:
@@ -60,3 +71,14 @@ def parse_records(
             continue
         out.valid.append((i, ev))
     return out
+
+
+def _check_source(source: Source, events_topic: str | None, partitions: int | None) -> None:
+    if events_topic is not None and source.topic != events_topic:
+        raise InvalidEventError(
+            Reason.INVALID_VALUE, f"source.topic is not the events topic {events_topic}"
+        )
+    if partitions is not None and source.partition >= partitions:
+        raise InvalidEventError(
+            Reason.INVALID_VALUE, f"source.partition {source.partition} >= {partitions}"
+        )

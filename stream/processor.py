@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -31,7 +31,7 @@ from stream.outbox import Outbox, Sends
 from stream.producing import BatchSender
 from stream.schemas import DeadLetter, Source, StreamEvent
 from stream.settings import Settings
-from stream.state import StateDecodeError, UserState, decode_state, encode_state
+from stream.state import StateDecodeError, UserState, decode_state, encode_state, topic_tag
 from stream.step import ServingModel, StepConfig, step_batch
 from stream.table_writes import TableWriter
 from stream.table_writes import bind_event as bind_event  # re-exported (stream.items)
@@ -76,6 +76,7 @@ class BatchProcessor:
         partitions: int,
         metrics: Metrics,
         outbox: Outbox,
+        events_topic_id: str = "",
     ) -> None:
         self.app = app
         self.outbox = outbox
@@ -84,7 +85,8 @@ class BatchProcessor:
         self.table = table
         self.partitions = partitions
         self.metrics = metrics
-        self.config = step_config(settings)
+        tag = topic_tag(settings.events_topic, events_topic_id)
+        self.config = replace(step_config(settings), topic_tags={settings.events_topic: tag})
         self.limits = settings.event_limits
         kill = settings.fault_kill_after_writing
         self.writer = TableWriter(
@@ -119,7 +121,9 @@ class BatchProcessor:
             (e.value, Source(e.message.topic, e.message.partition, e.message.offset))
             for e in events
         ]
-        intake = parse_records(records, repartitioned, self.limits, time.time())
+        intake = parse_records(
+            records, repartitioned, self.limits, time.time(), s.events_topic, self.partitions
+        )
         if intake.internal_errors:
             self.metrics.internal_errors.labels("parse").inc(intake.internal_errors)
         for letter in intake.dead:

@@ -5,34 +5,51 @@ A user's state is what the worker needs to apply the next event exactly once and
 
 - the recurrent state as float16 (``state_size`` values) and the model version that made it;
 - the last N (item row, action) pairs, for exclusions and re-encoding under a new model;
-- the event count and, per source partition, the last applied offset (replays at or below
-  it are skipped: exactly-once application);
+- the event count and, per source topic and partition, the last applied offset (replays at
+  or below it are skipped: exactly-once application). The topic is a 32-bit tag of its name
+  and Kafka topic id (:func:`topic_tag`), so a recreated or renamed events topic starts
+  from a clean slate instead of having its events dropped as replays;
+- when it was last written (wall clock), for the idle-state expiry;
 - the last top-K (item rows, float16 scores) and buy probability.
 
-Layout (little-endian)::
+Layout (little-endian), format 2::
 
-    header   <B B H Q d e B B B B   format, flags, state_size, event_count, last_ts,
-                                    buy_prob, n_offsets, n_recent, n_top, version_len
+    header   <B B H Q d d e I B B B   format, flags, state_size, event_count, last_ts,
+                                      updated, buy_prob, n_offsets, n_recent, n_top,
+                                      version_len
     version  utf-8 bytes
-    offsets  n_offsets x <H q      (partition, offset)
+    offsets  n_offsets x <I H q      (topic tag, partition, offset)
     state    state_size x float16
     recent   n_recent x int32 item rows, then n_recent x uint8 actions
     top      n_top x int32 item rows, then n_top x float16 scores
 
-At hidden size 128, 50 recent items and K=10 that is about 620 bytes.
+At hidden size 128, 50 recent items and K=10 that is about 640 bytes. Format 1 (no topic
+tags, no ``updated``) is still read: its offsets get tag 0, which :meth:`UserState.is_applied`
+takes for "the events topic", as format 1 meant.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-FORMAT = 1
-_HEADER = struct.Struct("<BBHQdeBBBB")
-_OFFSET = struct.Struct("<Hq")
+FORMAT = 2
+_HEADER = struct.Struct("<BBHQddeIBBB")
+_OFFSET = struct.Struct("<IHq")
+_HEADER_V1 = struct.Struct("<BBHQdeBBBB")
+_OFFSET_V1 = struct.Struct("<Hq")
+LEGACY_TAG = 0  # offsets of format-1 states: "the events topic"
+
+Offsets = dict[tuple[int, int], int]  # (topic tag, partition) -> last applied offset
+
+
+def topic_tag(topic: str, topic_id: str = "") -> int:
+    """32-bit tag of a topic's identity: its name and, when known, Kafka's topic id."""
+    return zlib.crc32(f"{topic}\0{topic_id}".encode()) or 1  # 0 is LEGACY_TAG
 
 
 class StateDecodeError(ValueError):
@@ -47,7 +64,7 @@ class UserState:
     model_version: str
     event_count: int = 0
     last_ts: float = 0.0
-    offsets: dict[int, int] = field(default_factory=dict)
+    offsets: Offsets = field(default_factory=dict)
     recent_items: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     recent_actions: npt.NDArray[np.uint8] = field(
         default_factory=lambda: np.zeros(0, dtype=np.uint8)
@@ -57,20 +74,23 @@ class UserState:
         default_factory=lambda: np.zeros(0, dtype=np.float16)
     )
     buy_prob: float = 0.0
+    updated: float = 0.0  # wall clock of the last write (Unix seconds)
 
-    def is_applied(self, partition: int, offset: int) -> bool:
-        """Whether the event at ``(partition, offset)`` is already in this state."""
-        last = self.offsets.get(partition)
+    def is_applied(self, tag: int, partition: int, offset: int) -> bool:
+        """Whether the event at ``(topic tag, partition, offset)`` is already in this state."""
+        last = self.offsets.get((tag, partition))
+        if last is None:
+            last = self.offsets.get((LEGACY_TAG, partition))
         return last is not None and offset <= last
 
 
 def encode_state(s: UserState) -> bytes:
     """Binary form of a user state."""
     version = s.model_version.encode()
-    if len(version) > 255 or len(s.offsets) > 255:
-        raise ValueError("model version or offsets map too long to encode")
-    n_recent = len(s.recent_items)
-    n_top = len(s.top_items)
+    if len(version) > 255:
+        raise ValueError("model version longer than 255 bytes")  # names are checked far shorter
+    n_recent = min(len(s.recent_items), 255)
+    n_top = min(len(s.top_items), 255)
     parts = [
         _HEADER.pack(
             FORMAT,
@@ -78,6 +98,7 @@ def encode_state(s: UserState) -> bytes:
             len(s.state),
             s.event_count,
             s.last_ts,
+            s.updated,
             s.buy_prob,
             len(s.offsets),
             n_recent,
@@ -85,37 +106,51 @@ def encode_state(s: UserState) -> bytes:
             len(version),
         ),
         version,
-        b"".join(_OFFSET.pack(p, o) for p, o in s.offsets.items()),
+        b"".join(_OFFSET.pack(t, p, o) for (t, p), o in s.offsets.items()),
         s.state.astype("<f2", copy=False).tobytes(),
-        s.recent_items.astype("<i4", copy=False).tobytes(),
-        s.recent_actions.astype(np.uint8, copy=False).tobytes(),
-        s.top_items.astype("<i4", copy=False).tobytes(),
-        s.top_scores.astype("<f2", copy=False).tobytes(),
+        s.recent_items[-n_recent:].astype("<i4", copy=False).tobytes() if n_recent else b"",
+        s.recent_actions[-n_recent:].astype(np.uint8, copy=False).tobytes() if n_recent else b"",
+        s.top_items[:n_top].astype("<i4", copy=False).tobytes(),
+        s.top_scores[:n_top].astype("<f2", copy=False).tobytes(),
     ]
     return b"".join(parts)
 
 
 def decode_state(data: bytes) -> UserState:
-    """Inverse of :func:`encode_state`."""
+    """Inverse of :func:`encode_state` (reads formats 1 and 2)."""
+    updated = 0.0
     try:
-        (fmt, _flags, size, count, last_ts, buy, n_off, n_recent, n_top, n_ver) = (
-            _HEADER.unpack_from(data, 0)
-        )
-    except struct.error as exc:
+        fmt = data[0]
+        if fmt == FORMAT:
+            (_, _flags, size, count, last_ts, updated, buy, n_off, n_recent, n_top, n_ver) = (
+                _HEADER.unpack_from(data, 0)
+            )
+            pos, entry = _HEADER.size, _OFFSET
+        elif fmt == 1:
+            (_, _flags, size, count, last_ts, buy, n_off, n_recent, n_top, n_ver) = (
+                _HEADER_V1.unpack_from(data, 0)
+            )
+            pos, entry = _HEADER_V1.size, _OFFSET_V1
+        else:
+            raise StateDecodeError(f"unknown state format {fmt}")
+    except (struct.error, IndexError) as exc:
         raise StateDecodeError(f"truncated state header: {exc}") from None
-    if fmt != FORMAT:
-        raise StateDecodeError(f"unknown state format {fmt}")
-    pos = _HEADER.size
-    expected = pos + n_ver + n_off * _OFFSET.size + 2 * size + 5 * n_recent + 6 * n_top
+    expected = pos + n_ver + n_off * entry.size + 2 * size + 5 * n_recent + 6 * n_top
     if len(data) != expected:
         raise StateDecodeError(f"state is {len(data)} bytes, layout says {expected}")
-    version = data[pos : pos + n_ver].decode()
+    try:
+        version = data[pos : pos + n_ver].decode()
+    except UnicodeDecodeError as exc:
+        raise StateDecodeError(f"model version is not UTF-8: {exc}") from None
     pos += n_ver
-    offsets = {}
+    offsets: Offsets = {}
     for _ in range(n_off):
-        p, o = _OFFSET.unpack_from(data, pos)
-        offsets[p] = o
-        pos += _OFFSET.size
+        if fmt == FORMAT:
+            t, p, o = entry.unpack_from(data, pos)
+        else:
+            (p, o), t = entry.unpack_from(data, pos), LEGACY_TAG
+        offsets[(t, p)] = o
+        pos += entry.size
     state = np.frombuffer(data, dtype="<f2", count=size, offset=pos)
     pos += 2 * size
     recent = np.frombuffer(data, dtype="<i4", count=n_recent, offset=pos)
@@ -136,4 +171,5 @@ def decode_state(data: bytes) -> UserState:
         top_items=top,
         top_scores=scores,
         buy_prob=float(buy),
+        updated=updated,
     )

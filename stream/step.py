@@ -37,7 +37,7 @@ import numpy.typing as npt
 from models.actions import Action
 from models.vocab import RESERVED, UNK
 from stream.schemas import InvalidEventError, Reason, Recommendation, StreamEvent
-from stream.state import UserState
+from stream.state import LEGACY_TAG, UserState, topic_tag
 
 
 class StepOutput(Protocol):
@@ -109,6 +109,9 @@ class StepConfig:
     exclude_actions: frozenset[int] = frozenset({int(Action.BUY)})
     reemit_on_replay: bool = True
     reject_unknown_items: bool = False
+    # topic name -> identity tag (stream.state.topic_tag with Kafka's topic id); topics not
+    # listed are tagged by name alone
+    topic_tags: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -195,6 +198,7 @@ class _Pending:
     items: list[int] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
     events: list[StreamEvent | None] = field(default_factory=list)  # None: re-encode step
+    applied: dict[tuple[int, int], int] = field(default_factory=dict)  # new offsets by source
     excluded: set[int] = field(default_factory=set)
     top: npt.NDArray[np.int64] | None = None
     scores: npt.NDArray[np.float32] | None = None
@@ -235,14 +239,18 @@ def _plan(
     """Group new events per user (in order), skipping replays and rejected items."""
     vocab = model.scorer.vocab
     pending: dict[str, _Pending] = {}
-    seen: dict[tuple[str, int], int] = {}  # (user, partition) -> last offset in this batch
+    seen: dict[tuple[str, int, int], int] = {}  # (user, tag, partition) -> last offset here
     replayed: set[str] = set()
+    tags = dict(config.topic_tags)
     for ev in events:
         user, src = ev.user_id, ev.source
+        tag = tags.get(src.topic)
+        if tag is None:
+            tag = tags[src.topic] = topic_tag(src.topic)
         st = states.get(user)
-        last = seen.get((user, src.partition))
+        last = seen.get((user, tag, src.partition))
         if (last is not None and src.offset <= last) or (
-            st is not None and st.is_applied(src.partition, src.offset)
+            st is not None and st.is_applied(tag, src.partition, src.offset)
         ):
             result.duplicates += 1
             if st is not None:
@@ -254,7 +262,7 @@ def _plan(
             err = InvalidEventError(Reason.UNKNOWN_ITEM, f"item {ev.item_id!r} not in vocabulary")
             result.rejected.append((ev, err))
             continue
-        seen[(user, src.partition)] = src.offset
+        seen[(user, tag, src.partition)] = src.offset
         p = pending.get(user)
         if p is None:
             p = pending[user] = _Pending(user, st)
@@ -275,6 +283,7 @@ def _plan(
         p.items.append(vocab.index(ev.item_id))
         p.actions.append(int(ev.action))
         p.events.append(ev)
+        p.applied[(tag, src.partition)] = src.offset
     for user in replayed - pending.keys():
         # Written again as it is: the local store may hold it while its changelog record
         # never reached the broker (killed in between); the replay is what repairs that.
@@ -346,17 +355,20 @@ def step_batch(
                 )
             )
     for i, p in enumerate(users):
-        result.states[p.user_id] = _new_state(p, work[i], model.version, config.recent_items)
+        result.states[p.user_id] = _new_state(p, work[i], model.version, config.recent_items, now)
     return result
 
 
-def _new_state(p: _Pending, state: npt.NDArray[np.float32], version: str, keep: int) -> UserState:
+def _new_state(
+    p: _Pending, state: npt.NDArray[np.float32], version: str, keep: int, now: float
+) -> UserState:
     """The user's state after this batch (recent items, offsets and count carried over)."""
     new = [e for e in p.events if e is not None]
     base = p.base
     offsets = dict(base.offsets) if base is not None else {}
-    for e in new:
-        offsets[e.source.partition] = e.source.offset
+    for (tag, partition), offset in p.applied.items():
+        offsets[(tag, partition)] = offset
+        offsets.pop((LEGACY_TAG, partition), None)  # superseded by the tagged entry
     n_new = len(new)
     if base is not None:
         recent = np.concatenate([p.recent, np.asarray(p.items[-n_new:], np.int32)])
@@ -377,4 +389,5 @@ def _new_state(p: _Pending, state: npt.NDArray[np.float32], version: str, keep: 
         top_items=top.astype(np.int32),
         top_scores=scores.astype(np.float16),
         buy_prob=float(p.buy),
+        updated=now,
     )

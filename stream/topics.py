@@ -50,17 +50,55 @@ def _admin(settings: Settings) -> KafkaAdminClient:
     )
 
 
-def partition_count(settings: Settings, topic: str) -> int | None:
-    """Partitions of an existing topic, None when it does not exist."""
+@dataclass(frozen=True)
+class TopicInfo:
+    """What the broker says about an existing topic."""
+
+    name: str
+    partitions: int
+    topic_id: str  # Kafka's topic id: a recreated topic gets a new one
+
+
+def describe_topic(settings: Settings, topic: str) -> TopicInfo | None:
+    """An existing topic's partition count and id, None when it does not exist."""
     admin = _admin(settings)
     try:
         described = admin.describe_topics([topic])
     finally:
         admin.close()
     for t in described:
-        if t.get("topic") == topic and not t.get("error_code") and t.get("partitions"):
-            return len(t["partitions"])
+        name = t.get("name", t.get("topic"))
+        if name == topic and not t.get("error_code") and t.get("partitions"):
+            return TopicInfo(topic, len(t["partitions"]), str(t.get("topic_id") or ""))
     return None
+
+
+def partition_count(settings: Settings, topic: str) -> int | None:
+    """Partitions of an existing topic, None when it does not exist."""
+    info = describe_topic(settings, topic)
+    return None if info is None else info.partitions
+
+
+def changelog_topic(settings: Settings) -> str:
+    """Faust's name for the user-state table's changelog topic."""
+    return f"{settings.app_id}-{settings.table_name}-changelog"
+
+
+def check_copartitioned(settings: Settings, partitions: int) -> None:
+    """Refuse to start when the state table was made for another partition count.
+
+    The table's partition ``p`` holds the users of events partition ``p``; with another
+    count every user would be looked up in the wrong partition (and its state forgotten).
+    """
+    for topic in (changelog_topic(settings), settings.repartition_topic):
+        found = partition_count(settings, topic)
+        if found is not None and found != partitions:
+            raise TopicError(
+                f"{topic} has {found} partitions but the events topic {settings.events_topic} "
+                f"has {partitions}: the per-user state is partitioned like the events, so "
+                "they must match. Restore the events topic's partition count, or start "
+                "under a new app id (STREAMREC_APP_ID) to rebuild the state from scratch."
+            )
 
 
 def ensure_topics(settings: Settings) -> int:
@@ -95,9 +133,5 @@ def ensure_topics(settings: Settings) -> int:
                 pass
     finally:
         admin.close()
-    repart = partition_count(settings, settings.repartition_topic)
-    if repart is not None and repart != partitions:
-        raise TopicError(
-            f"{settings.repartition_topic} has {repart} partitions, events have {partitions}"
-        )
+    check_copartitioned(settings, partitions)
     return partitions

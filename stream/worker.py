@@ -61,13 +61,14 @@ def run_worker(settings: Settings) -> None:
 
 def resolve_partitions(settings: Settings) -> int:
     """Partitions of the events topic, creating the topics first when configured to."""
-    from stream.topics import ensure_topics, partition_count
+    from stream.topics import check_copartitioned, ensure_topics, partition_count
 
     if settings.create_topics:
         return ensure_topics(settings)
     found = partition_count(settings, settings.events_topic)
     if found is None:
         raise WorkerConfigError(f"topic {settings.events_topic} does not exist")
+    check_copartitioned(settings, found)
     return found
 
 
@@ -76,10 +77,12 @@ def serve(
 ) -> None:
     """Build the app around ``model``, let ``extend`` attach more to it, run Faust (blocking)."""
     from stream.app import create_app
+    from stream.topics import describe_topic
 
     partitions = resolve_partitions(settings)
+    events = describe_topic(settings, settings.events_topic)
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
-    stream_app = create_app(settings, model, partitions)
+    stream_app = create_app(settings, model, partitions, events.topic_id if events else "")
     if extend is not None:
         extend(stream_app)
     log.warning(

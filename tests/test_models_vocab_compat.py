@@ -10,7 +10,7 @@ import pytest
 from export.runtime import StepSession
 from models.actions import Action
 from stream.schemas import Source, StreamEvent
-from stream.state import UserState
+from stream.state import UserState, topic_tag
 from stream.step import ServingModel, StepConfig, step_batch
 from tests.stream_support import tiny_bundle
 
@@ -34,7 +34,7 @@ def old_state(rows: list[int], actions: list[int], version: str = "old") -> User
         state=np.zeros(32, np.float16),
         model_version=version,
         event_count=len(rows),
-        offsets={0: 100},
+        offsets={(topic_tag("events"), 0): 100},
         recent_items=np.asarray(rows, np.int32),
         recent_actions=np.asarray(actions, np.uint8),
         top_items=np.asarray(rows, np.int32),

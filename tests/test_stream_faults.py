@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.kafka_fixtures import Broker, free_port, unique_name
+from tests.kafka_fixtures import Broker, create_topic, free_port, unique_name
 from tests.stream_support import (
     Worker,
     event_json,
@@ -217,3 +217,59 @@ def test_a_kill_between_local_write_and_changelog_loses_nothing_on_restore(
     finally:
         assert restored.stop() == 0
     assert store_dump(tmp_path / "empty") == live
+
+
+def test_a_table_made_for_another_partition_count_is_refused_at_start(
+    broker: Broker, tiny_bundle: Path, tmp_path: Path, new_topic
+) -> None:  # type: ignore[no-untyped-def]
+    s = settings_for(tmp_path, tiny_bundle, partitions=2)
+    s["events_topic"] = new_topic("events", 2)
+    # The state of this app id was built when the events had 3 partitions.
+    changelog = f"{s['app_id']}-user-state-changelog"
+    create_topic(broker, changelog, 3, {"cleanup.policy": "compact"})
+    worker = Worker(broker.bootstrap, tmp_path / "worker.log", free_port(), **s).start()
+    proc = worker.proc
+    assert proc is not None
+    assert proc.wait(60) == 2
+    log = worker.log.read_text()
+    assert f"{changelog} has 3 partitions but the events topic" in log
+    assert "Traceback" not in log
+
+
+def test_a_recreated_events_topic_is_a_new_topic_not_a_replay(
+    broker: Broker, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    s = settings_for(tmp_path, tiny_bundle, partitions=1)
+    topic, out = str(s["events_topic"]), str(s["recommendations_topic"])
+    first = [(b"u1", event_json("u1", f"i{k}", ts=1.7e9 + k)) for k in range(4)]
+    worker = Worker(broker.bootstrap, tmp_path / "w1.log", free_port(), **s).start()
+    try:
+        worker.wait_ready()
+        produce(broker.bootstrap, topic, first)
+        read_topic(broker.bootstrap, out, 4, timeout=60)
+    finally:
+        worker.stop()
+    admin = broker.admin()
+    try:
+        admin.delete_topics([topic])
+    finally:
+        admin.close()
+    wait_until(lambda: not end_offsets(broker, topic), 30, 0.5, "the topic to be deleted")
+    wait_until(lambda: _try_create(broker, topic), 60, 1.0, "the topic to be created again")
+    # Offsets 0 and 1 again, in the new topic: new events for u1.
+    produce(broker.bootstrap, topic, [(b"u1", event_json("u1", "i9", ts=1.7e9 + 9))] * 2)
+    again = Worker(broker.bootstrap, tmp_path / "w2.log", free_port(), **s).start()
+    try:
+        again.wait_ready()
+        recs = read_topic(broker.bootstrap, out, 6, timeout=60)
+        assert sorted(r["event_count"] for r in recs if not r["replayed"]) == [1, 2, 3, 4, 5, 6]
+    finally:
+        again.stop()
+
+
+def _try_create(broker: Broker, topic: str) -> bool:
+    try:
+        create_topic(broker, topic, 1, None)
+    except Exception:  # the deletion may still be in progress on the broker
+        return False
+    return True

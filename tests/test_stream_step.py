@@ -18,7 +18,7 @@ from stream.schemas import (
     parse_event,
     parse_repartitioned,
 )
-from stream.state import UserState, decode_state, encode_state
+from stream.state import LEGACY_TAG, UserState, decode_state, encode_state, topic_tag
 from stream.step import ServingModel, StepConfig, step_batch
 from tests.stream_support import event_json, tiny_bundle
 
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.unit
 __all__ = ["tiny_bundle"]
 
 NOW = 1_700_000_100.0
+EVENTS = topic_tag("events")  # the tag step_batch gives the "events" topic by default
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_batch_applies_each_users_events_in_order_with_one_state_per_user(
     assert [r.source.offset for r in res.recommendations if r.user_id == "a"] == [0, 2, 3]
     assert [r.event_count for r in res.recommendations if r.user_id == "a"] == [1, 2, 3]
     a = res.states["a"]
-    assert a.event_count == 3 and a.offsets == {0: 3}
+    assert a.event_count == 3 and a.offsets == {(EVENTS, 0): 3}
     assert a.recent_items.tolist() == [model.scorer.vocab.index(i) for i in ("i1", "i3", "i4")]
     # Same state as applying the events one at a time through the session.
     sess = model.scorer
@@ -90,7 +91,7 @@ def test_replayed_events_are_not_applied_twice_but_answered(model: ServingModel)
     ]
     # Offsets are per source partition: the same offset elsewhere is a new event.
     other = step_batch(res.states, [ev("a", "i8", 5, partition=1)], model, StepConfig(), NOW)
-    assert other.duplicates == 0 and other.states["a"].offsets == {0: 7, 1: 5}
+    assert other.duplicates == 0 and other.states["a"].offsets == {(EVENTS, 0): 7, (EVENTS, 1): 5}
     quiet = step_batch(first.states, replay[:1], model, StepConfig(reemit_on_replay=False), NOW)
     assert quiet.recommendations == []
     # A batch of replays only writes the stored state again, unchanged (changelog repair).
@@ -143,7 +144,7 @@ def test_state_codec_roundtrip_and_size() -> None:
         model_version="m-0123456789ab",
         event_count=123456,
         last_ts=1.7e9,
-        offsets={0: 10, 3: 2**40},
+        offsets={(EVENTS, 0): 10, (7, 3): 2**40},
         recent_items=np.arange(50, dtype=np.int32),
         recent_actions=np.ones(50, dtype=np.uint8),
         top_items=np.arange(10, dtype=np.int32),
@@ -205,3 +206,44 @@ def test_good_events_parse_ids_and_timestamps() -> None:
     )
     assert (e.user_id, e.item_id, e.action, e.session_id) == ("7", "9", Action.BUY, "s")
     assert parse_repartitioned(e.to_json(), LIMITS, NOW) == e
+
+
+def test_offsets_know_their_topic(model: ServingModel) -> None:
+    first = step_batch({}, [ev("a", "i1", 5), ev("a", "i2", 6)], model, StepConfig(), NOW)
+    # The events topic recreated under the same name: Kafka gives it a new topic id, so
+    # offsets 0.. are new events, not replays of the old topic's.
+    recreated = StepConfig(topic_tags={"events": topic_tag("events", "new-topic-id")})
+    res = step_batch(first.states, [ev("a", "i3", 0), ev("a", "i4", 1)], model, recreated, NOW)
+    assert res.duplicates == 0 and res.states["a"].event_count == 4
+    # ...while the old topic's positions stay recognised.
+    again = step_batch(res.states, [ev("a", "i2", 6)], model, StepConfig(), NOW)
+    assert again.duplicates == 1
+
+
+def test_format_1_states_are_read_and_upgraded(model: ServingModel) -> None:
+    import struct
+
+    v1 = (
+        struct.pack("<BBHQdeBBBB", 1, 0, 2, 3, 1.7e9, 0.5, 1, 1, 0, 2)
+        + b"v1"
+        + struct.pack("<Hq", 0, 41)
+        + np.zeros(2, "<f2").tobytes()
+        + struct.pack("<i", 5)
+        + bytes([1])
+    )
+    st = decode_state(v1)
+    assert st.offsets == {(LEGACY_TAG, 0): 41} and st.event_count == 3 and st.updated == 0
+    assert st.is_applied(EVENTS, 0, 41) and not st.is_applied(EVENTS, 0, 42)
+    res = step_batch({"a": st}, [ev("a", "i1", 41), ev("a", "i2", 42)], model, StepConfig(), NOW)
+    assert res.duplicates == 1
+    assert res.states["a"].offsets == {(EVENTS, 0): 42}
+    assert res.states["a"].updated == NOW
+
+
+def test_codec_has_no_small_limit_on_source_partitions() -> None:
+    st = UserState(
+        state=np.zeros(4, np.float16),
+        model_version="m",
+        offsets={(EVENTS, p): p for p in range(1000)},
+    )
+    assert decode_state(encode_state(st)).offsets == st.offsets
