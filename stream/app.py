@@ -15,12 +15,13 @@ from faust.types import EventT, StreamT, TableT, TopicT
 
 from stream.batching import consume_batches
 from stream.delivery import StreamrecApp
+from stream.expiry import sweep_idle_states
 from stream.metrics import Metrics
 from stream.outbox import Health, Outbox
 from stream.processor import BatchProcessor
 from stream.settings import Settings
 from stream.step import ServingModel
-from stream.web import register_views
+from stream.web import is_ready, register_views
 
 
 @dataclass
@@ -109,6 +110,16 @@ def create_app(
             return await processor.handle(batch, repartitioned=True)
 
         await consume_batches(stream, handle, settings.batch_max, settings.batch_within_s)
+
+    if settings.state_ttl_s is not None:
+        ttl_s = settings.state_ttl_s
+
+        async def expire_idle() -> None:
+            if is_ready(app):
+                writer = processor.writer
+                await sweep_idle_states(writer, outbox, metrics, ttl_s, settings.state_ttl_batch)
+
+        app.timer(settings.state_ttl_sweep_s, name="expire-idle-states")(expire_idle)
 
     app.agent(events, name="apply-events")(direct)
     app.agent(repartitioned, name="apply-repartitioned")(by_user)

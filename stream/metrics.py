@@ -71,6 +71,11 @@ class Metrics:
             ["stage"],
             registry=r,
         )
+        self.expired = Counter(
+            "streamrec_states_expired",
+            "User states deleted after state_ttl_s without a write (tombstoned).",
+            registry=r,
+        )
         self.send_failures = Counter(
             "streamrec_send_failures",
             "Produce requests that failed after their retries, by output (fatal for the worker).",

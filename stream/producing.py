@@ -16,7 +16,7 @@ from typing import Any
 
 from faust.types import AppT
 
-Record = tuple[int, bytes | None, bytes]  # (partition, key, value)
+Record = tuple[int, bytes | None, bytes | None]  # (partition, key, value; None: tombstone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class BatchSender:
         ``on_sent(batch, last_offset)`` runs when a batch is acknowledged by the broker.
         """
         producer = self._producer()
-        grouped: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        grouped: dict[int, list[tuple[bytes | None, bytes | None]]] = {}
         for partition, key, value in records:
             grouped.setdefault(partition, []).append((key, value))
         sent: list[SentBatch] = []

@@ -145,6 +145,18 @@ class Settings(BaseSettings):
         description="An item missing from the vocabulary: 'accept' (state still updates "
         "through the UNK row) or 'reject' (dead letter).",
     )
+    state_ttl_s: float | None = Field(
+        30 * 86_400.0,
+        gt=0,
+        description="A user whose state was not written for this long is forgotten: the "
+        "state is deleted and tombstoned in the changelog. Unset: kept forever.",
+    )
+    state_ttl_sweep_s: float = Field(
+        300.0, gt=0, description="How often idle states are looked for."
+    )
+    state_ttl_batch: int = Field(
+        10_000, ge=1, description="Most states one sweep expires (the rest wait for the next)."
+    )
     reemit_on_replay: bool = Field(
         True,
         description="Answer an already applied (replayed) event with the user's current "

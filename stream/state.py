@@ -116,6 +116,26 @@ def encode_state(s: UserState) -> bytes:
     return b"".join(parts)
 
 
+_UPDATED = struct.Struct("<d")
+_UPDATED_AT = 20  # byte offset of ``updated`` in a format-2 header
+
+
+def state_updated(data: bytes) -> float:
+    """When a stored state was last written (0.0: unknown, e.g. format 1), without decoding it."""
+    if len(data) >= _HEADER.size and data[0] == FORMAT:
+        return float(_UPDATED.unpack_from(data, _UPDATED_AT)[0])
+    return 0.0
+
+
+def is_idle(data: bytes, now: float, ttl_s: float) -> bool:
+    """Whether a stored state was last written more than ``ttl_s`` before ``now``.
+
+    States of unknown age (format 1) never count as idle: they get a time at their next write.
+    """
+    updated = state_updated(data)
+    return 0.0 < updated < now - ttl_s
+
+
 def decode_state(data: bytes) -> UserState:
     """Inverse of :func:`encode_state` (reads formats 1 and 2)."""
     updated = 0.0

@@ -27,6 +27,7 @@ from faust.streams import _current_event  # the contextvar faust.streams.current
 from faust.types import TP, AppT, EventT, TableT
 
 from stream.producing import BatchSender, SentBatch
+from stream.state import is_idle
 
 Write = tuple[EventT[bytes], bytes, bytes]  # (an event of the key's partition, key, value)
 
@@ -84,6 +85,47 @@ class TableWriter:
         topic = self.table.changelog_topic.get_topic_name()
         async with self._order:
             return await self.sender.send(topic, records, on_sent=self._persisted)
+
+    def idle_keys(self, now: float, ttl_s: float, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` ``(partition, key)`` of active partitions idle for over ``ttl_s``."""
+        store: Any = self.table.data
+        changelog = self.table.changelog_topic.get_topic_name()
+        actives = {
+            tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == changelog
+        }
+        found: list[tuple[int, bytes]] = []
+        for partition, db in list(store._dbs.items()):  # Faust's per-partition RocksDB handles
+            if partition not in actives:
+                continue
+            for key, value in store._visible_items(db):
+                if is_idle(value, now, ttl_s):
+                    found.append((partition, key))
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    async def expire(
+        self, candidates: Iterable[tuple[int, bytes]], now: float, ttl_s: float
+    ) -> tuple[int, list[SentBatch]]:
+        """Delete the candidates still idle now and send their changelog tombstones.
+
+        The re-check, the deletes and taking the order lock happen with no ``await`` in
+        between, so an agent that wrote one of these users meanwhile keeps its state, and
+        the tombstones enter the changelog in the order of the local writes.
+        """
+        store: Any = self.table.data
+        records: list[tuple[int, bytes | None, bytes | None]] = []
+        for partition, key in candidates:
+            db = store._dbs.get(partition)
+            value = db.get(key) if db is not None else None
+            if value is not None and is_idle(value, now, ttl_s):
+                del store[key]
+                records.append((partition, key, None))
+        if not records:
+            return 0, []
+        topic = self.table.changelog_topic.get_topic_name()
+        async with self._order:
+            return len(records), await self.sender.send(topic, records, on_sent=self._persisted)
 
     def _persisted(self, batch: SentBatch, last_offset: int) -> None:
         store: Any = self.table.data

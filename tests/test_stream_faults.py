@@ -8,6 +8,7 @@ killed after its local write and before the changelog ack loses nothing on resto
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -273,3 +274,40 @@ def _try_create(broker: Broker, topic: str) -> bool:
     except Exception:  # the deletion may still be in progress on the broker
         return False
     return True
+
+
+def test_idle_users_expire_with_changelog_tombstones(
+    broker: Broker, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    from kafka import KafkaConsumer, TopicPartition
+
+    s = settings_for(tmp_path, tiny_bundle, partitions=1)
+    s.update(state_ttl_s=4, state_ttl_sweep_s=1)
+    topic, out = str(s["events_topic"]), str(s["recommendations_topic"])
+    worker = Worker(broker.bootstrap, tmp_path / "w.log", free_port(), **s).start()
+    try:
+        worker.wait_ready()
+        produce(broker.bootstrap, topic, [(b"idle", event_json("idle", "i1", ts=1.7e9))])
+        read_topic(broker.bootstrap, out, 1, timeout=60)
+        busy = 0
+        for _ in range(8):  # "busy" keeps writing while "idle" ages past the TTL
+            busy += 1
+            produce(broker.bootstrap, topic, [(b"busy", event_json("busy", "i2", ts=1.7e9))])
+            wait_until(lambda: worker.get("/users/busy/recommendations")[0] == 200, 30)
+            time.sleep(1)
+        wait_until(lambda: worker.get("/users/idle/recommendations")[0] == 404, 30, 0.5, "expiry")
+        status, body = worker.get("/users/busy/recommendations")
+        assert status == 200 and orjson.loads(body)["event_count"] == busy
+        assert worker.metric("streamrec_states_expired_total") == 1
+    finally:
+        worker.stop()
+    changelog = f"{s['app_id']}-user-state-changelog"
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, consumer_timeout_ms=2000)
+    try:
+        tp = TopicPartition(changelog, 0)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        last = {msg.key: msg.value for msg in consumer}
+    finally:
+        consumer.close()
+    assert last[b"idle"] is None and last[b"busy"] is not None

@@ -18,7 +18,15 @@ from stream.schemas import (
     parse_event,
     parse_repartitioned,
 )
-from stream.state import LEGACY_TAG, UserState, decode_state, encode_state, topic_tag
+from stream.state import (
+    LEGACY_TAG,
+    UserState,
+    decode_state,
+    encode_state,
+    is_idle,
+    state_updated,
+    topic_tag,
+)
 from stream.step import ServingModel, StepConfig, step_batch
 from tests.stream_support import event_json, tiny_bundle
 
@@ -247,3 +255,12 @@ def test_codec_has_no_small_limit_on_source_partitions() -> None:
         offsets={(EVENTS, p): p for p in range(1000)},
     )
     assert decode_state(encode_state(st)).offsets == st.offsets
+
+
+def test_idle_states_are_recognised_by_their_last_write() -> None:
+    st = UserState(state=np.zeros(4, np.float16), model_version="m", updated=1000.0)
+    data = encode_state(st)
+    assert state_updated(data) == 1000.0
+    assert is_idle(data, now=1000.0 + 61, ttl_s=60) and not is_idle(data, 1000.0 + 59, 60)
+    unknown = encode_state(UserState(state=np.zeros(4, np.float16), model_version="m"))
+    assert not is_idle(unknown, now=1e12, ttl_s=1)  # age unknown (format 1, never written)
