@@ -206,3 +206,21 @@ def test_batch_path_never_escapes(
         for rec in result.recommendations:
             rec.to_json()
             rec.user_id.encode()
+
+
+@pytest.mark.parametrize("name", sorted(POISON))
+def test_the_trainer_skips_what_workers_dead_letter(name: str) -> None:
+    from stream.trainer import stream_event
+
+    assert stream_event(POISON[name], SRC) is None
+
+
+def test_a_far_future_event_never_reaches_the_trainers_window() -> None:
+    import time
+
+    from stream.trainer import stream_event
+
+    # 9.9e10 s (year 5107) would pin the replay window's newest time for good.
+    far = event_json("u", "i", ts=9.9e10)
+    assert stream_event(far, SRC) is None
+    assert stream_event(event_json("u", "i", ts=time.time()), SRC) is not None
