@@ -48,6 +48,27 @@ def event_json(
     return orjson.dumps({"user_id": user, "item_id": item, "action": action, "ts": ts, **extra})
 
 
+def worker_settings(
+    tmp_path: Path, bundle: Path, partitions: int = 2, prefix: str = "app", **extra: object
+) -> dict[str, object]:
+    """Settings of a test worker: its own app id, topics and state directory."""
+    from tests.kafka_fixtures import unique_name
+
+    app = unique_name(prefix)
+    return {
+        "app_id": app,
+        "events_topic": f"{app}-events",
+        "recommendations_topic": f"{app}-recs",
+        "dead_letter_topic": f"{app}-dead",
+        "partitions": partitions,
+        "bundle": bundle,
+        "data_dir": tmp_path / "state",
+        "batch_within_s": 0.02,
+        "log_level": "WARNING",
+        **extra,
+    }
+
+
 def worker_env(bootstrap: str, **settings: object) -> dict[str, str]:
     """Environment for a ``streamrec worker`` subprocess."""
     env = dict(os.environ)

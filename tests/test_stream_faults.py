@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.kafka_fixtures import Broker, create_topic, free_port, unique_name
+from tests.kafka_fixtures import Broker, create_topic, free_port
 from tests.stream_support import (
     Worker,
     event_json,
@@ -23,6 +23,7 @@ from tests.stream_support import (
     read_topic,
     tiny_bundle,
     wait_until,
+    worker_settings,
 )
 from tests.test_stream_poison import POISON
 
@@ -31,19 +32,7 @@ __all__ = ["tiny_bundle"]
 
 
 def settings_for(tmp_path: Path, bundle: Path, partitions: int = 2) -> dict[str, object]:
-    app = unique_name("fault")
-    return {
-        "app_id": app,
-        "events_topic": f"{app}-events",
-        "recommendations_topic": f"{app}-recs",
-        "dead_letter_topic": f"{app}-dead",
-        "partitions": partitions,
-        "bundle": bundle,
-        "data_dir": tmp_path / "state",
-        "batch_within_s": 0.02,
-        "commit_interval_s": 0.2,
-        "log_level": "WARNING",
-    }
+    return worker_settings(tmp_path, bundle, partitions, "fault", commit_interval_s=0.2)
 
 
 def committed(broker: Broker, group: str, topic: str) -> dict[int, int]:

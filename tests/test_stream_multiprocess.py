@@ -18,8 +18,8 @@ from tests.stream_support import (
     read_topic,
     tiny_bundle,
     wait_until,
+    worker_settings,
 )
-from tests.test_stream_worker import worker_settings
 
 pytestmark = pytest.mark.multiprocess
 __all__ = ["tiny_bundle"]

@@ -8,26 +8,18 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.kafka_fixtures import Broker, free_port, unique_name
-from tests.stream_support import Worker, event_json, produce, read_topic, tiny_bundle
+from tests.kafka_fixtures import Broker, free_port
+from tests.stream_support import (
+    Worker,
+    event_json,
+    produce,
+    read_topic,
+    tiny_bundle,
+    worker_settings,
+)
 
 pytestmark = pytest.mark.broker
 __all__ = ["tiny_bundle"]
-
-
-def worker_settings(tmp_path: Path, bundle: Path, partitions: int = 2) -> dict[str, object]:
-    app = unique_name("app")
-    return {
-        "app_id": app,
-        "events_topic": f"{app}-events",
-        "recommendations_topic": f"{app}-recs",
-        "dead_letter_topic": f"{app}-dead",
-        "partitions": partitions,
-        "bundle": bundle,
-        "data_dir": tmp_path / "state",
-        "batch_within_s": 0.02,
-        "log_level": "WARNING",
-    }
 
 
 def test_events_in_recommendations_out_and_bad_events_dead_lettered(
