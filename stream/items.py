@@ -202,7 +202,20 @@ async def _dead_letter(
     )
     log.warning("item message dead-lettered: %s", error)
     processor.metrics.dead_letters.labels(letter.reason.value).inc()
-    await app.producer.send(settings.dead_letter_topic, None, letter.to_json(), None, None, None)
+    sends = processor.outbox.batch()
+    await sends.send(
+        app.producer,
+        "dead_letter",
+        settings.dead_letter_topic,
+        None,
+        letter.to_json(),
+        None,
+        None,
+        None,
+    )
+    delivered = sends.settled()
+    if delivered is not None:
+        await delivered  # before the message is acked (low volume: one wait per bad record)
 
 
 def ensure_items_topic(settings: Settings) -> None:
