@@ -31,7 +31,48 @@ _YIELD_EVERY = 100
 
 
 class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
-    """The aiokafka consumer with one suspension guard per fetch instead of per message."""
+    """The aiokafka consumer with one suspension guard per fetch instead of per message.
+
+    It also keeps what it hands to the streams contiguous per partition:
+
+    - A seek (recovery seeks every partition back to its committed offset) ends the fetch
+      being delivered: the rest of it was read from the old position, and delivering it
+      would move the read offset past records the seek is about to fetch again, so that
+      they would be dropped as "already delivered".
+    - A record further on than the next expected offset (the one after the last delivered,
+      or the committed offset after a seek) is not taken as a gap at once: the partition
+      is sought back to the expected offset and fetched again, and the gap is accepted
+      only when the fetch from its start confirms it (compaction, transaction markers).
+      Otherwise records skipped by a fetch position that moved on without them would be
+      lost to the handler, and a later record's offset would mark them applied.
+    """
+
+    _seeks = 0  # bumped around every seek; a fetch delivered across one is stale
+    _expected: dict[Any, int] | None = None  # tp -> next offset to deliver
+    _probed: dict[Any, tuple[int, int]] | None = None  # tp -> (expected, found) re-fetched
+
+    def _expectations(self) -> tuple[dict[Any, int], dict[Any, tuple[int, int]]]:
+        if self._expected is None or self._probed is None:
+            self._expected, self._probed = {}, {}
+        return self._expected, self._probed
+
+    async def perform_seek(self) -> None:
+        """Seek every partition to its committed offset (and forget delivery positions)."""
+        self._seeks += 1
+        try:
+            await super().perform_seek()
+        finally:
+            self._seeks += 1
+            self._expectations()[0].clear()
+
+    async def seek(self, partition: Any, offset: int) -> None:
+        """Seek one partition (and expect ``offset`` next from it)."""
+        self._seeks += 1
+        try:
+            await super().seek(partition, offset)
+        finally:
+            self._seeks += 1
+            self._expectations()[0][partition] = offset
 
     async def _drain_messages(self, fetcher: Any) -> None:
         should_stop = self._stopped.is_set
@@ -62,9 +103,14 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
         commit_every = self._commit_every
+        expected, probed = self._expectations()
+        committed = self._committed_offset
         await asyncio.sleep(0)  # a fetch may return at once, again and again
         since_yield = 0
+        seeks = self._seeks
         async for tp, message in self.getmany(timeout=1.0):
+            if self._seeks != seeks:
+                return  # read before a seek: the next fetch starts at the new position
             since_yield += 1
             if since_yield > _YIELD_EVERY:
                 await asyncio.sleep(0)
@@ -73,13 +119,23 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             last = read_offset[tp]
             if last is not None and offset < last:
                 continue  # already delivered (Faust drops these too)
-            if last and offset - last > 1 and acks_enabled_for(message.topic):
-                await self._add_gap(tp, last + 1, offset)  # e.g. compacted or aborted records
+            if acks_enabled_for(message.topic):
+                want = expected.get(tp, committed[tp])
+                if want is not None and offset > want and probed.get(tp) != (want, offset):
+                    probed[tp] = (want, offset)  # fetch again from ``want`` to confirm
+                    await self.seek(tp, want)
+                    return
+                probed.pop(tp, None)
+                if last and offset - last > 1:
+                    await self._add_gap(tp, last + 1, offset)  # compacted or aborted records
             if commit_every is not None and self._n_acked >= commit_every:
                 self._n_acked = 0
                 await self.commit()
             await callback(message)
+            if self._seeks != seeks:
+                return  # sought while delivering: the seek's position stands
             read_offset[tp] = offset
+            expected[tp] = offset + 1
 
 
 class IdempotentProducer(AIOKafkaProducer):  # type: ignore[misc]
