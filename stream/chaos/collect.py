@@ -144,10 +144,8 @@ def uncommitted(bootstrap: str, group: str, topics: list[str]) -> int:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False)
     try:
-        done = {
-            (tp.topic, tp.partition): meta.offset
-            for tp, meta in admin.list_consumer_group_offsets(group).items()
-        }
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+        done = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
         tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
         ends = consumer.end_offsets(tps)
         return sum(max(0, end - done.get((tp.topic, tp.partition), 0)) for tp, end in ends.items())

@@ -40,7 +40,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _chaos(args: argparse.Namespace) -> int:
+    import logging
+
     import orjson
+
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO drowns the progress
 
     from stream.chaos.cluster import ClusterError
     from stream.chaos.config import ChaosConfig

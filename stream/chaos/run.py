@@ -122,10 +122,14 @@ def run_chaos(config: ChaosConfig) -> Result:
         load = None
         log.info("chaos: load stopped: %s", counts)
         verdict = _finish(config, cluster, fleet, settings, tally)
-    except Exception:
+    except ChaosError:
         config_keep = True
         log.error("chaos: the run failed; logs kept in %s", work)
         raise
+    except Exception as exc:  # a harness bug or an unreachable cluster: exit 2, not FAIL
+        config_keep = True
+        log.exception("chaos: the harness failed; logs kept in %s", work)
+        raise ChaosError(f"the harness failed: {exc!r}") from exc
     else:
         config_keep = config.keep
     finally:
