@@ -7,7 +7,7 @@ KAFKA := deploy/kafka/kafka.sh
 KAFKA_PORT ?= 9092
 export STREAMREC_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck clean demo bench-stream bench-items
+.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck clean demo bench-stream bench-items chaos
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -52,6 +52,12 @@ bench-stream: venv  ## streamrec bench stream on the Taobao replay
 # Item-text benchmark: fusion choice, text on/off, cold start (BENCH_ARGS: e.g. --dataset movielens).
 bench-items: venv  ## streamrec items benchmark (synthetic catalog by default)
 	$(PY) -m stream.cli items benchmark $(BENCH_ARGS)
+
+# Fault harness: its own 3-broker cluster on free ports in a temp dir, workers killed and
+# restarted, brokers bounced, then the verifier's table (CHAOS_ARGS: e.g. --kills 5 --bounces 1).
+chaos: venv  ## streamrec chaos: kill -9 workers, bounce brokers under load, verify nothing lost
+	$(KAFKA) fetch
+	$(PY) -m stream.cli chaos $(CHAOS_ARGS)
 
 lint: venv  ## ruff
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "stream.commands",
     "stream.model_commands",
     "stream.item_commands",
+    "stream.chaos.commands",
 )
 
 DESCRIPTION = """\
