@@ -50,6 +50,27 @@ POISON: tuple[Poison, ...] = (
         b'{"user_id":"\xff\xfe","item_id":"i1","action":"click","ts":1}',
         Reason.MALFORMED_JSON,
     ),
+    Poison(
+        "ts overflow",
+        b'{"user_id":"u","item_id":"i1","action":"click","ts":1' + b"0" * 400 + b"}",
+        Reason.MALFORMED_JSON,
+    ),
+    Poison("surrogate user", b'{"user_id":"\\ud800",' + _EVENT + b"}", Reason.MALFORMED_JSON),
+    Poison(
+        "surrogate event id",
+        b'{"user_id":"u",' + _EVENT + b',"event_id":"a\\udfff"}',
+        Reason.MALFORMED_JSON,
+    ),
+    Poison(
+        "huge action",
+        b'{"user_id":"u","item_id":"i1","action":"' + b"x" * 3000 + b'","ts":1}',
+        Reason.UNKNOWN_ACTION,
+    ),
+    Poison(
+        "byte order mark",
+        b"\xef\xbb\xbf{" + b'"user_id":"u",' + _EVENT + b"}",
+        Reason.MALFORMED_JSON,
+    ),
 )
 
 BY_RAW: dict[bytes, Poison] = {p.raw: p for p in POISON}
