@@ -16,8 +16,9 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from stream.distribution import (
     MAX_MESSAGE_BYTES,
@@ -147,12 +148,7 @@ class Catalog:
             self.versions.pop(version, None)
             self.chunks.pop(version, None)
             return None
-        if len(value) > MAX_RECORD_BYTES:
-            raise UntrustedRecordError("oversized", f"{len(value)}-byte version record")
-        try:
-            record = VersionRecord.model_validate_json(value)
-        except ValidationError as exc:
-            raise UntrustedRecordError("bad-record", f"unreadable version record: {exc}") from None
+        record = _read_record(VersionRecord, value, "version record")
         if record.version != version:
             raise UntrustedRecordError("key-mismatch", f"record names {record.version!r}")
         self._signer.verify(record.signed_bytes(), record.signature)
@@ -170,12 +166,7 @@ class Catalog:
             raise UntrustedRecordError("bad-key", f"history key {text!r}")
         if value is None:
             return None
-        if len(value) > MAX_RECORD_BYTES:
-            raise UntrustedRecordError("oversized", f"{len(value)}-byte serving record")
-        try:
-            entry = ServingRecord.model_validate_json(value)
-        except ValidationError as exc:
-            raise UntrustedRecordError("bad-record", f"unreadable serving record: {exc}") from None
+        entry = _read_record(ServingRecord, value, "serving record")
         self._signer.verify(entry.signed_bytes(text.encode()), entry.signature)
         check_version(entry.version)
         if text in self._history_keys:
@@ -236,3 +227,16 @@ def read_catalog(
     finally:
         consumer.close()
     return catalog
+
+
+_R = TypeVar("_R", bound=BaseModel)
+
+
+def _read_record(model: type[_R], value: bytes, what: str) -> _R:
+    """A size-capped, schema-checked record of the models topic (refused otherwise)."""
+    if len(value) > MAX_RECORD_BYTES:
+        raise UntrustedRecordError("oversized", f"{len(value)}-byte {what}")
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        raise UntrustedRecordError("bad-record", f"unreadable {what}: {exc}") from None
