@@ -112,7 +112,18 @@ def test_kill_9_and_restart_loses_nothing_and_applies_nothing_twice(
         publisher.join(60)
         assert len(positions) == len(events)
         expected = {u: per_user for u in users}
-        wait_until(lambda: user_counts(third, users) == expected, 90, 1.0, "all events applied")
+        seen: list[dict[str, int]] = [{}]
+
+        def all_applied() -> bool:
+            seen[0] = user_counts(third, users)
+            return seen[0] == expected
+
+        try:
+            wait_until(all_applied, 120, 1.0, "all events applied")
+        except TimeoutError:
+            wrong = {u: c for u, c in seen[0].items() if c != per_user}
+            log = (tmp_path / "w3.log").read_text(errors="replace")[-4000:]
+            raise AssertionError(f"counts (want {per_user}): {wrong}\nw3.log tail:\n{log}") from None
         recs = read_topic(
             broker.bootstrap, str(s["recommendations_topic"]), len(events), timeout=60
         )
