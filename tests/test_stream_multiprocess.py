@@ -123,7 +123,8 @@ def test_kill_9_and_restart_loses_nothing_and_applies_nothing_twice(
         except TimeoutError:
             wrong = {u: c for u, c in seen[0].items() if c != per_user}
             log = (tmp_path / "w3.log").read_text(errors="replace")[-4000:]
-            raise AssertionError(f"counts (want {per_user}): {wrong}\nw3.log tail:\n{log}") from None
+            detail = f"counts (want {per_user}): {wrong}\nw3.log tail:\n{log}"
+            raise AssertionError(detail) from None
         recs = read_topic(
             broker.bootstrap, str(s["recommendations_topic"]), len(events), timeout=60
         )
