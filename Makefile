@@ -39,7 +39,7 @@ demo: venv  ## end to end: Kafka, events, train, export, worker, live recommenda
 	@set -e; dir=.kafka/single; was=$$($(KAFKA) status --dir $$dir); \
 	  $(KAFKA) start --port $(KAFKA_PORT) --dir $$dir; \
 	  if [ "$${was%% *}" != running ]; then trap "$(KAFKA) stop --dir $$dir" EXIT; fi; \
-	  $(PY) -m stream.cli demo $(DEMO_ARGS)
+	  $(PY) -m streamrec.stream.cli demo $(DEMO_ARGS)
 
 # Stream benchmark through a throwaway broker (BENCH_ARGS: e.g. --generated --json).
 bench-stream: venv  ## streamrec bench stream on the Taobao replay
@@ -47,26 +47,32 @@ bench-stream: venv  ## streamrec bench stream on the Taobao replay
 	@set -e; dir=$$(mktemp -d /tmp/streamrec-kafka.XXXXXX); port=$$($(PY) -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'); \
 	  $(KAFKA) start --port $$port --dir $$dir; \
 	  trap "$(KAFKA) stop --dir $$dir; rm -rf $$dir" EXIT; \
-	  STREAMREC_BOOTSTRAP=127.0.0.1:$$port $(PY) -m stream.cli bench stream $(BENCH_ARGS)
+	  STREAMREC_BOOTSTRAP=127.0.0.1:$$port $(PY) -m streamrec.stream.cli bench stream $(BENCH_ARGS)
 
 # Item-text benchmark: fusion choice, text on/off, cold start (BENCH_ARGS: e.g. --dataset movielens).
 bench-items: venv  ## streamrec items benchmark (synthetic catalog by default)
-	$(PY) -m stream.cli items benchmark $(BENCH_ARGS)
+	$(PY) -m streamrec.stream.cli items benchmark $(BENCH_ARGS)
 
 # Fault harness: its own 3-broker cluster on free ports in a temp dir, workers killed and
 # restarted, brokers bounced, then the verifier's table (CHAOS_ARGS: e.g. --kills 5 --bounces 1).
 chaos: venv  ## streamrec chaos: kill -9 workers, bounce brokers under load, verify nothing lost
 	$(KAFKA) fetch
-	$(PY) -m stream.cli chaos $(CHAOS_ARGS)
+	$(PY) -m streamrec.stream.cli chaos $(CHAOS_ARGS)
 
 lint: venv  ## ruff
 	$(VENV)/bin/ruff check .
 
-typecheck: venv  ## mypy (strict on stream/, models/, export/)
+# mypy sees the installed names (streamrec.stream, ...) through links to the card's folders.
+TYPECHECK_TREE := build/typecheck/streamrec
+$(TYPECHECK_TREE):
+	@mkdir -p $@
+	@for d in stream models export; do ln -sfn ../../../$$d $@/$$d; done
+
+typecheck: venv $(TYPECHECK_TREE)  ## mypy (strict on stream/, models/, export/)
 	$(VENV)/bin/mypy
 
 # The README's test command: install, lint, start Kafka, run every tier, stop Kafka.
-test: venv
+test: venv $(TYPECHECK_TREE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(KAFKA) fetch

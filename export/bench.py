@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from export import parity
-from export.onnx_export import export_step
-from export.runtime import GraphRunner, Provider, cpu_threads, create_session
-from export.spec import STEP_INPUTS, STEP_OUTPUTS
-from export.step_graph import reference_step
-from models.gru import RecurrentConfig, RecurrentRecommender, score_mask
+from streamrec.export import parity
+from streamrec.export.onnx_export import export_step
+from streamrec.export.runtime import GraphRunner, Provider, cpu_threads, create_session
+from streamrec.export.spec import STEP_INPUTS, STEP_OUTPUTS
+from streamrec.export.step_graph import reference_step
+from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender, score_mask
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def format_table(result: dict[str, Any]) -> str:
 
 def bench_encode(catalog: int, batch: int, length: int, cfg: BenchConfig) -> dict[str, Any]:
     """Re-encoding ``batch`` histories of ``length`` events: encode graph vs looping the step."""
-    from export.encode_graph import build_encode, random_histories
+    from streamrec.export.encode_graph import build_encode, random_histories
 
     torch.manual_seed(cfg.seed)
     model = RecurrentRecommender(RecurrentConfig(num_items=catalog)).eval()

@@ -4,7 +4,7 @@ A bundle is written into a temporary sibling directory and renamed into place, s
 sees either no bundle or a complete one. :func:`load_bundle` re-hashes every file the manifest
 lists and refuses missing, extra, altered or inconsistent files. This module needs neither
 torch nor onnxruntime, so workers and tools can check a bundle cheaply (only
-:meth:`Bundle.text_side` imports :mod:`models.text_fusion`, for bundles that carry one).
+:meth:`Bundle.text_side` imports :mod:`streamrec.models.text.fusion`, for bundles that carry one).
 """
 
 from __future__ import annotations
@@ -24,21 +24,21 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from export.errors import (
+from streamrec.export.errors import (
     BundleChecksumError,
     BundleError,
     BundleIncompleteError,
     ManifestError,
 )
-from export.spec import BUNDLE_FORMAT, MANIFEST_FILE, STEP_FILE, VOCAB_FILE
-from models.vocab import Vocabulary
+from streamrec.export.spec import BUNDLE_FORMAT, MANIFEST_FILE, STEP_FILE, VOCAB_FILE
+from streamrec.models.data.vocab import Vocabulary
 
 if TYPE_CHECKING:
-    from models.text_side import TextSide
+    from streamrec.models.nets.text_side import TextSide
 
 log = logging.getLogger(__name__)
 
-TEXT_SIDE_FILE: Final = "text_side.npz"  # models.text_fusion.TextSide.to_bytes()
+TEXT_SIDE_FILE: Final = "text_side.npz"  # streamrec.models.text.fusion.TextSide.to_bytes()
 
 
 class Dims(BaseModel):
@@ -127,7 +127,7 @@ class Bundle:
         info = self.manifest.text
         if info is None:
             return None
-        from models.text_side import TextSide
+        from streamrec.models.nets.text_side import TextSide
 
         file = self.path / info.file
         try:

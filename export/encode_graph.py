@@ -4,7 +4,7 @@ Built directly as an ONNX graph around the standard ``GRU``/``LSTM`` operator, w
 ``sequence_lens`` input stops each user at its own history length: torch's exporters cannot
 express per-row lengths for a padded batch. The weights are the model's, with the gate blocks
 reordered from torch's layout to ONNX's. Histories are left-aligned with PAD after the last
-event (see export.spec); a user with no events keeps the input state.
+event (see streamrec.export.spec); a user with no events keeps the input state.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from export import spec
-from models.gru import RecurrentRecommender
-from models.vocab import PAD
+from streamrec.export import spec
+from streamrec.models.data.vocab import PAD
+from streamrec.models.nets.gru import RecurrentRecommender
 
 
 def _blocks(w: np.ndarray, hidden: int, order: tuple[int, ...]) -> np.ndarray:
@@ -141,7 +141,7 @@ def verify_encode(
     encode_onnx: bytes, model: RecurrentRecommender, atol: float, seed: int = 0
 ) -> dict[str, float]:
     """Max |ORT - torch| of the final state over random histories at several batch sizes."""
-    from export.runtime import create_session
+    from streamrec.export.runtime import create_session
 
     session = create_session(encode_onnx, provider="cpu")
     c = model.config
@@ -156,7 +156,7 @@ def verify_encode(
         ref = reference_encode(model, items, actions, state)
         worst = max(worst, float(np.abs(got - ref).max()))
     if worst > atol:
-        from export.errors import VerificationError
+        from streamrec.export.errors import VerificationError
 
         raise VerificationError(f"encode graph differs from torch by {worst:.2e} > {atol}")
     return {"max_state_diff": worst, "state_atol": atol}

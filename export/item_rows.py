@@ -18,10 +18,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from export.bundle import Bundle
-from export.errors import SessionError
-from export.runtime import Provider, StepResult, StepRunner, StepSession, provider_of
-from models.vocab import RESERVED, Vocabulary
+from streamrec.export.bundle import Bundle
+from streamrec.export.errors import SessionError
+from streamrec.export.runtime import Provider, StepResult, StepRunner, StepSession, provider_of
+from streamrec.models.data.vocab import RESERVED, Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ SCORE_BIAS: Final = "score_bias"  # (num_items,): item bias, -inf on unassigned 
 
 
 class ItemRowScorer:
-    """A step scorer (stream.step.Scorer) whose graph can take new item rows.
+    """A step scorer (streamrec.stream.serving.step.Scorer) whose graph can take new item rows.
 
     ``bundle`` is the bundle the graph came from (its text projection serves new items).
     """
@@ -141,5 +141,5 @@ class ItemRowScorer:
         states: np.ndarray,
         exclude: np.ndarray | None = None,
     ) -> StepResult:
-        """Apply one event per user (see :meth:`export.runtime.StepSession.run`)."""
+        """Apply one event per user (see :meth:`streamrec.export.runtime.StepSession.run`)."""
         return self.step.run(items, actions, states, exclude)

@@ -1,10 +1,10 @@
-"""Export a checkpoint to a verified bundle: declare (export.spec), export, verify, write.
+"""Export a checkpoint to a verified bundle: declare (streamrec.export.spec), export, verify, write.
 
 The step graph is exported with torch's dynamo-based exporter (``torch.onnx.export(...,
 dynamo=True)``, which needs onnxscript) at batch ``EXPORT_BATCH``, then run in ONNX Runtime on
 random inputs at other batch sizes and exclusion widths and, when given, on real inputs, against
-the torch reference. Any difference beyond the tolerances of :mod:`export.parity`, or a top-K
-that differs other than by ties, raises :class:`VerificationError` and nothing is written.
+the torch reference. Any difference beyond the tolerances of :mod:`streamrec.export.parity`, or a
+top-K that differs other than by ties, raises :class:`VerificationError` and nothing is written.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ import onnxruntime as ort
 import orjson
 import torch
 
-from export import parity, spec
-from export.bundle import TEXT_SIDE_FILE, Bundle, sha256_bytes, utc_now, write_bundle
-from export.encode_graph import build_encode, verify_encode
-from export.errors import ExportError, VerificationError
-from export.parity import ParityReport, StepInputs
-from export.runtime import create_session
-from export.step_graph import StepGraph, reference_step
-from export.variants import build_variants
-from models.checkpoint import Checkpoint
-from models.gru import RecurrentRecommender, score_mask
+from streamrec.export import parity, spec
+from streamrec.export.bundle import TEXT_SIDE_FILE, Bundle, sha256_bytes, utc_now, write_bundle
+from streamrec.export.encode_graph import build_encode, verify_encode
+from streamrec.export.errors import ExportError, VerificationError
+from streamrec.export.parity import ParityReport, StepInputs
+from streamrec.export.runtime import create_session
+from streamrec.export.step_graph import StepGraph, reference_step
+from streamrec.export.variants import build_variants
+from streamrec.models.nets.checkpoint import Checkpoint
+from streamrec.models.nets.gru import RecurrentRecommender, score_mask
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ VERIFY_CHUNK = 1000
 def export_step(
     model: RecurrentRecommender, vocab_size: int, k: int, exporter: Exporter = "dynamo"
 ) -> bytes:
-    """Serialized ONNX step graph of ``model`` (see export.spec for its signature)."""
+    """Serialized ONNX step graph of ``model`` (see streamrec.export.spec for its signature)."""
     graph = StepGraph(model, vocab_size, k).eval()
     c = model.config
     args = (
@@ -216,7 +216,7 @@ def export_checkpoint(
 ) -> Bundle:
     """Export, verify and atomically write a bundle; raises before writing if parity fails.
 
-    ``real`` are real step inputs (see export.realdata) for parity and the variant gates;
+    ``real`` are real step inputs (see streamrec.export.realdata) for parity and the variant gates;
     ``encode`` adds the history encoder; ``variants`` lists optional graphs to try
     (``"int8"``, ``"fp16"``), each written only if its gate admits it. A checkpoint with a
     ``text_side`` (trained with item text) carries it into the bundle as ``text_side.npz``.

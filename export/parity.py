@@ -21,7 +21,7 @@ TIE_ATOL = 1e-5  # two reference scores closer than this are a tie
 
 @dataclass(frozen=True)
 class StepInputs:
-    """A batch of step inputs as numpy arrays (see export.spec for shapes)."""
+    """A batch of step inputs as numpy arrays (see streamrec.export.spec for shapes)."""
 
     items: np.ndarray
     actions: np.ndarray

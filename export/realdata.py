@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.parity import StepInputs
-from export.spec import MAX_HISTORY
-from models.actions import Action
-from models.gru import RecurrentRecommender
-from models.vocab import PAD, Vocabulary
+from streamrec.export.parity import StepInputs
+from streamrec.export.spec import MAX_HISTORY
+from streamrec.models.data.actions import Action
+from streamrec.models.data.vocab import PAD, Vocabulary
+from streamrec.models.nets.gru import RecurrentRecommender
 
 
 def load_sequences(path: str | Path, vocab: Vocabulary, min_len: int = 2) -> list[np.ndarray]:

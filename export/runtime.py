@@ -16,10 +16,10 @@ from typing import Any, Literal
 import numpy as np
 import onnxruntime as ort
 
-from export.bundle import Bundle, Manifest, load_bundle
-from export.errors import SessionError
-from export.spec import ENCODE_OUTPUTS, STEP_INPUTS, STEP_OUTPUTS
-from models.vocab import Vocabulary
+from streamrec.export.bundle import Bundle, Manifest, load_bundle
+from streamrec.export.errors import SessionError
+from streamrec.export.spec import ENCODE_OUTPUTS, STEP_INPUTS, STEP_OUTPUTS
+from streamrec.models.data.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.gru import RecurrentRecommender, score_mask
+from streamrec.models.nets.gru import RecurrentRecommender, score_mask
 
 
 class StepGraph(nn.Module):

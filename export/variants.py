@@ -23,10 +23,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from export import spec
-from export.errors import SessionError
-from export.parity import StepInputs
-from export.runtime import GraphRunner, Provider, create_session, gpu_present
+from streamrec.export import spec
+from streamrec.export.errors import SessionError
+from streamrec.export.parity import StepInputs
+from streamrec.export.runtime import GraphRunner, Provider, create_session, gpu_present
 
 log = logging.getLogger(__name__)
 

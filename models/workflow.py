@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from models.checkpoint import AttentionCheckpoint, Checkpoint, load_any
-from models.cleaning import CleaningReport, TsUnit
-from models.events import Event
-from models.loaders import ColumnMap, Format, load_events
-from models.metrics import Ties
-from models.sequences import Split, build_sequences, leave_one_out, time_split
-from models.text_train import TextOptions
-from models.vocab import Vocabulary
+from streamrec.models.data.cleaning import CleaningReport, TsUnit
+from streamrec.models.data.events import Event
+from streamrec.models.data.loaders import ColumnMap, Format, load_events
+from streamrec.models.data.sequences import Split, build_sequences, leave_one_out, time_split
+from streamrec.models.data.vocab import Vocabulary
+from streamrec.models.nets.checkpoint import AttentionCheckpoint, Checkpoint, load_any
+from streamrec.models.text.train import TextOptions
+from streamrec.models.training.metrics import Ties
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,14 @@ def evaluate_baseline(
     ``text`` needs ``catalog``: items score by the cosine of their text embedding to the
     user's latest items' (no training at all).
     """
-    from models.baselines import CooccurrenceScorer, PopularityScorer
-    from models.evaluate import Scorer, evaluate
+    from streamrec.models.training.baselines import CooccurrenceScorer, PopularityScorer
+    from streamrec.models.training.evaluate import Scorer, evaluate
 
     split = dataset.split
     scorer: Scorer
     if baseline == "text":
-        from models.cold_start import TextSimilarityScorer
-        from models.text_train import catalog_text
+        from streamrec.models.text.train import catalog_text
+        from streamrec.models.training.cold_start import TextSimilarityScorer
 
         if catalog is None:
             raise ValueError("the text baseline needs --catalog")
@@ -111,16 +111,16 @@ def evaluate_checkpoint(
     With ``catalog`` (a checkpoint trained with item text), items of the data the checkpoint
     never saw get rows from their text first, as the worker gives announced items.
     """
-    from models.evaluate import evaluate
-    from models.scoring import ModelScorer
-    from models.train import pick_device
+    from streamrec.models.nets.scoring import ModelScorer
+    from streamrec.models.training.evaluate import evaluate
+    from streamrec.models.training.train import pick_device
 
     ckpt = load_any(path)
     vocab, model, extra = ckpt.vocab, ckpt.build_model(), {}
     if catalog is not None:
-        from models.catalog import load_catalog
-        from models.loaders import load_events
-        from models.text_rows import add_text_rows
+        from streamrec.models.data.catalog import load_catalog
+        from streamrec.models.data.loaders import load_events
+        from streamrec.models.text.rows import add_text_rows
 
         if not isinstance(ckpt, Checkpoint):
             raise ValueError("--catalog needs a recurrent checkpoint trained with --catalog")
@@ -155,13 +155,14 @@ def train_and_save(
 ) -> dict[str, Any]:
     """Train, save the checkpoint (and reports); returns every metric as plain data.
 
-    With ``text`` the recurrent model is trained with item text (:mod:`models.text_train`);
-    the checkpoint holds the fused item table and the text projection for serving.
+    With ``text`` the recurrent model is trained with item text
+    (:mod:`streamrec.models.text.train`); the checkpoint holds the fused item table and the text
+    projection for serving.
     """
-    from models.report import markdown_table, plot_curves, write_json
-    from models.text_fusion import TextFusedRecommender, materialize, text_side
-    from models.text_train import catalog_text, train_with_text
-    from models.train import train
+    from streamrec.models.text.fusion import TextFusedRecommender, materialize, text_side
+    from streamrec.models.text.train import catalog_text, train_with_text
+    from streamrec.models.training.report import markdown_table, plot_curves, write_json
+    from streamrec.models.training.train import train
 
     started = time.monotonic()
     split = dataset.split

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from export.onnx_export import export_checkpoint
-from models.checkpoint import Checkpoint
-from models.gru import RecurrentConfig, RecurrentRecommender
-from models.vocab import Vocabulary
+from streamrec.export.onnx_export import export_checkpoint
+from streamrec.models.data.vocab import Vocabulary
+from streamrec.models.nets.checkpoint import Checkpoint
+from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
 
 REAL_DATA = Path("/work/shared/datasets/amazon_beauty_s3rec.txt")
 N_ITEMS = 400

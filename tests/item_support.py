@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.checkpoint import Checkpoint
-from models.text_side import TextSide
+from streamrec.models.nets.checkpoint import Checkpoint
+from streamrec.models.nets.text_side import TextSide
 
 N_ITEMS = 60
 
@@ -18,13 +18,13 @@ N_ITEMS = 60
 @pytest.fixture(scope="session")
 def text_encoder_dir() -> Path:
     """The exported MiniLM encoder (exported on first use, ~30 s, then cached on disk)."""
-    from export.text_encoder import ensure_text_encoder
+    from streamrec.models.text.encoder_export import ensure_text_encoder
 
     return ensure_text_encoder()
 
 
 class HashEncoder:
-    """A stand-in for export.text_runtime.TextEncoder: a fixed unit vector per text."""
+    """A stand-in for streamrec.models.text.encoder.TextEncoder: a fixed unit vector per text."""
 
     def __init__(self, dim: int = 8) -> None:
         self.dim = dim
@@ -44,8 +44,8 @@ def tiny_checkpoint(seed: int = 0, n_items: int = N_ITEMS) -> Checkpoint:
     """An untrained, seeded tiny GRU over items i0..i{n-1} (no projection yet)."""
     import torch
 
-    from models.gru import RecurrentConfig, RecurrentRecommender
-    from models.vocab import Vocabulary
+    from streamrec.models.data.vocab import Vocabulary
+    from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
 
     torch.manual_seed(seed)
     vocab = Vocabulary.build([f"i{i}" for i in range(n_items)])
@@ -62,7 +62,7 @@ def top_direction(ckpt: Checkpoint) -> np.ndarray:
     """
     import torch
 
-    from models.vocab import RESERVED
+    from streamrec.models.data.vocab import RESERVED
 
     model = ckpt.build_model()
     with torch.no_grad():
@@ -93,7 +93,7 @@ def text_bundle(out: Path, text: np.ndarray | None, seed: int = 0, version: str 
     """
     from dataclasses import replace
 
-    from export.onnx_export import export_checkpoint
+    from streamrec.export.onnx_export import export_checkpoint
 
     ckpt = tiny_checkpoint(seed)
     if text is not None:

@@ -26,10 +26,10 @@ def build_tiny_bundle(
     """Export a real (untrained, seeded) tiny GRU step bundle with items i0..i{n-1}."""
     import torch
 
-    from export.onnx_export import export_checkpoint
-    from models.checkpoint import Checkpoint
-    from models.gru import RecurrentConfig, RecurrentRecommender
-    from models.vocab import Vocabulary
+    from streamrec.export.onnx_export import export_checkpoint
+    from streamrec.models.data.vocab import Vocabulary
+    from streamrec.models.nets.checkpoint import Checkpoint
+    from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
 
     torch.manual_seed(seed)
     vocab = Vocabulary.build([f"i{i}" for i in range(n_items)])
@@ -85,7 +85,7 @@ def start_worker(
     """Start ``streamrec worker`` as a separate process, logging to ``log``."""
     fh = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "worker", *args],
+        [sys.executable, "-m", "streamrec.stream.cli", "worker", *args],
         cwd=REPO,
         env=env,
         stdout=fh,

@@ -24,7 +24,16 @@ def test_short_chaos_run_loses_nothing(tmp_path: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     args = ["--kills", "5", "--bounces", "1", "--workers", "2", "--rate", "20", "--users", "40"]
     done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "chaos", *args, "--json", "--work-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "streamrec.stream.cli",
+            "chaos",
+            *args,
+            "--json",
+            "--work-dir",
+            str(tmp_path),
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -6,9 +6,16 @@ import time
 
 import pytest
 
-from stream.chaos.poison import POISON
-from stream.chaos.verify import Answer, Faults, Letter, SentRecord, classify, format_table
-from stream.schemas import EventLimits, InvalidEventError, Source, parse_event
+from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Source, parse_event
+from streamrec.stream.tools.chaos.poison import POISON
+from streamrec.stream.tools.chaos.verify import (
+    Answer,
+    Faults,
+    Letter,
+    SentRecord,
+    classify,
+    format_table,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from models.catalog import load_catalog
-from models.synthetic import SyntheticConfig, simulate
-from models.writers import write_events
-from stream.demo_items import NEW_ITEM_ID, NewItemWatch, new_item_like, write_demo_catalog
+from streamrec.models.data.catalog import load_catalog
+from streamrec.models.data.synthetic import SyntheticConfig, simulate
+from streamrec.models.data.writers import write_events
+from streamrec.stream.tools.demo_items import (
+    NEW_ITEM_ID,
+    NewItemWatch,
+    new_item_like,
+    write_demo_catalog,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -10,18 +10,18 @@ import numpy as np
 import orjson
 import pytest
 
-from export import spec
-from export.bundle import TEXT_SIDE_FILE, TextInfo, load_bundle, sha256_file, write_bundle
-from export.errors import (
+from streamrec.export import spec
+from streamrec.export.bundle import TEXT_SIDE_FILE, TextInfo, load_bundle, sha256_file, write_bundle
+from streamrec.export.errors import (
     BundleChecksumError,
     BundleError,
     BundleIncompleteError,
     ExportError,
     ManifestError,
 )
-from export.onnx_export import export_checkpoint
-from models.checkpoint import Checkpoint
-from models.text_side import TextSide
+from streamrec.export.onnx_export import export_checkpoint
+from streamrec.models.nets.checkpoint import Checkpoint
+from streamrec.models.nets.text_side import TextSide
 from tests import export_helpers as fx
 
 pytestmark = pytest.mark.unit

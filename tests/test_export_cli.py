@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from export import spec
-from export.bundle import load_bundle
-from models.checkpoint import Checkpoint
-from stream.cli import main
+from streamrec.export import spec
+from streamrec.export.bundle import load_bundle
+from streamrec.models.nets.checkpoint import Checkpoint
+from streamrec.stream.cli.main import main
 from tests import export_helpers as fx
 
 pytestmark = pytest.mark.unit

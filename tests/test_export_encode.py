@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.encode_graph import random_histories, reference_encode
-from export.runtime import StepSession
-from models.checkpoint import Checkpoint
-from models.vocab import PAD
+from streamrec.export.encode_graph import random_histories, reference_encode
+from streamrec.export.runtime import StepSession
+from streamrec.models.data.vocab import PAD
+from streamrec.models.nets.checkpoint import Checkpoint
 from tests import export_helpers as fx
 
 pytestmark = pytest.mark.unit

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from export import parity
-from export.errors import VerificationError
-from export.onnx_export import EXPORT_BATCH, export_checkpoint, export_step, verify_step
-from export.parity import ParityReport
-from export.realdata import load_sequences, real_step_inputs
-from export.runtime import StepSession
-from export.step_graph import reference_step
-from models.checkpoint import Checkpoint
-from models.gru import score_mask
-from models.vocab import RESERVED
+from streamrec.export import parity
+from streamrec.export.errors import VerificationError
+from streamrec.export.onnx_export import EXPORT_BATCH, export_checkpoint, export_step, verify_step
+from streamrec.export.parity import ParityReport
+from streamrec.export.realdata import load_sequences, real_step_inputs
+from streamrec.export.runtime import StepSession
+from streamrec.export.step_graph import reference_step
+from streamrec.models.data.vocab import RESERVED
+from streamrec.models.nets.checkpoint import Checkpoint
+from streamrec.models.nets.gru import score_mask
 from tests import export_helpers as fx
 from tests.export_helpers import load_or_skip, small_checkpoint
 

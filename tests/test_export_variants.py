@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from export import parity, spec
-from export.onnx_export import export_step
-from export.variants import MIN_OVERLAP, build_variants
-from models.checkpoint import Checkpoint
+from streamrec.export import parity, spec
+from streamrec.export.onnx_export import export_step
+from streamrec.export.variants import MIN_OVERLAP, build_variants
+from streamrec.models.nets.checkpoint import Checkpoint
 from tests.export_helpers import small_checkpoint
 
 pytestmark = pytest.mark.unit

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from models.catalog import ItemRecord
+from streamrec.models.data.catalog import ItemRecord
 from tests.item_support import text_bundle, text_encoder_dir
 from tests.kafka_fixtures import Broker, free_port, unique_name
 from tests.stream_support import Worker, event_json, produce, read_topic
@@ -34,7 +34,7 @@ NEW = ItemRecord(
 
 def bundles(tmp_path: Path, encoder: Path, *versions: str) -> list[Path]:
     """Tiny models (one seed each) whose bundled projection aims ``NEW`` at their top item."""
-    from export.text_runtime import TextEncoder
+    from streamrec.models.text.encoder import TextEncoder
 
     text = TextEncoder(encoder, cache_size=0).encode([NEW.text()])[0]
     return [text_bundle(tmp_path / v, text, seed=i, version=v) for i, v in enumerate(versions)]
@@ -113,8 +113,8 @@ def test_announced_item_reaches_top_k_and_survives_a_restart(
     After a restart the model comes fresh from the bundle; the item, still in the recovered
     metadata table, gets its row again.
     """
-    from stream.items import publish_items
-    from stream.settings import load_settings
+    from streamrec.stream.config.settings import load_settings
+    from streamrec.stream.items.catalog import publish_items
 
     (bundle,) = bundles(tmp_path, text_encoder_dir, "text-1")
     s = worker_settings(tmp_path, bundle, text_encoder_dir)
@@ -152,9 +152,9 @@ def test_announced_item_survives_a_hot_swap(
     broker: Broker, text_encoder_dir: Path, tmp_path: Path
 ) -> None:
     """Never clicked, so absent from the next model's vocabulary: re-added after the swap."""
-    from stream.distribution import ModelPublisher
-    from stream.items import publish_items
-    from stream.settings import load_settings
+    from streamrec.stream.config.settings import load_settings
+    from streamrec.stream.distribution.topic import ModelPublisher
+    from streamrec.stream.items.catalog import publish_items
 
     v1, v2 = bundles(tmp_path, text_encoder_dir, "text-1", "text-2")
     s = worker_settings(tmp_path, v1, text_encoder_dir, models_topic=unique_name("models"))

@@ -11,9 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from models.catalog import CatalogError, ItemRecord, load_catalog, parse_item, write_catalog
-from models.text_side import TextSide
-from stream.step import ServingModel
+from streamrec.models.data.catalog import (
+    CatalogError,
+    ItemRecord,
+    load_catalog,
+    parse_item,
+    write_catalog,
+)
+from streamrec.models.nets.text_side import TextSide
+from streamrec.stream.serving.step import ServingModel
 from tests.item_support import text_encoder_dir
 
 pytestmark = pytest.mark.unit
@@ -64,8 +70,8 @@ def test_catalog_bad_row_names_its_line(tmp_path: Path) -> None:
 
 
 def test_synthetic_catalog_topics_match_the_generator() -> None:
-    from models.catalog_synthetic import item_topics, synthetic_catalog
-    from models.synthetic import SyntheticConfig, _Catalog
+    from streamrec.models.data.catalog_synthetic import item_topics, synthetic_catalog
+    from streamrec.models.data.synthetic import SyntheticConfig, _Catalog
 
     cfg = SyntheticConfig(n_items=120, n_topics=12, seed=5)
     assert (item_topics(cfg) == _Catalog(cfg, np.random.default_rng(5)).topic).all()
@@ -73,7 +79,7 @@ def test_synthetic_catalog_topics_match_the_generator() -> None:
 
 
 def test_text_encoder_batches_cache_and_meaning(text_encoder_dir: Path) -> None:
-    from export.text_runtime import TextEncoder
+    from streamrec.models.text.encoder import TextEncoder
 
     enc = TextEncoder(text_encoder_dir, batch_size=2)
     texts = [
@@ -96,8 +102,8 @@ def test_text_encoder_batches_cache_and_meaning(text_encoder_dir: Path) -> None:
 
 @pytest.mark.parametrize("fusion", ["sum", "gate", "concat"])
 def test_fusion_cold_rows_use_text_alone_and_materialize_matches(fusion: str) -> None:
-    from models.gru import RecurrentConfig
-    from models.text_fusion import TextFusedRecommender, materialize, text_side
+    from streamrec.models.nets.gru import RecurrentConfig
+    from streamrec.models.text.fusion import TextFusedRecommender, materialize, text_side
 
     torch.manual_seed(0)
     n, t = 12, 5
@@ -125,9 +131,9 @@ def test_fusion_cold_rows_use_text_alone_and_materialize_matches(fusion: str) ->
 
 
 def test_new_item_rows_in_a_loaded_step_graph(tmp_path: Path) -> None:
-    from export.item_rows import ItemRowScorer
-    from export.runtime import StepSession
-    from models.vocab import VocabularyFullError
+    from streamrec.export.item_rows import ItemRowScorer
+    from streamrec.export.runtime import StepSession
+    from streamrec.models.data.vocab import VocabularyFullError
     from tests.stream_support import build_tiny_bundle
 
     session = StepSession.open(build_tiny_bundle(tmp_path / "b", n_items=20), provider="cpu")
@@ -148,8 +154,12 @@ def test_new_item_rows_in_a_loaded_step_graph(tmp_path: Path) -> None:
 
 
 def test_cold_start_protocol_hides_items_from_training() -> None:
-    from models.cold_start import baseline_scores, cold_start_metrics, cold_start_split
-    from models.synthetic import generate_events
+    from streamrec.models.data.synthetic import generate_events
+    from streamrec.models.training.cold_start import (
+        baseline_scores,
+        cold_start_metrics,
+        cold_start_split,
+    )
 
     events = generate_events(n_users=60, n_items=40, n_events=2000, seed=1)
     data = cold_start_split(events, holdout_share=0.25, seed=1)
@@ -186,13 +196,13 @@ def text_bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
 
 
 def _serving(path: Path) -> ServingModel:
-    from export.runtime import StepSession
+    from streamrec.export.runtime import StepSession
 
     return ServingModel(StepSession.open(path, provider="cpu", threads=1, warmup=False))
 
 
 def _row_vector(model: ServingModel, item: str) -> np.ndarray:
-    from export.item_rows import ITEM_TABLE, ItemRowScorer
+    from streamrec.export.item_rows import ITEM_TABLE, ItemRowScorer
 
     scorer = model.scorer
     assert isinstance(scorer, ItemRowScorer)
@@ -203,8 +213,8 @@ def _row_vector(model: ServingModel, item: str) -> np.ndarray:
 def test_item_rows_take_the_projection_from_the_serving_bundle(
     text_bundles: tuple[Path, Path, Path],
 ) -> None:
-    from export.bundle import load_bundle
-    from stream.item_rows import ItemRows
+    from streamrec.export.bundle import load_bundle
+    from streamrec.stream.items.cold_start import ItemRows
     from tests.item_support import HashEncoder
 
     encoder = HashEncoder()
@@ -226,12 +236,12 @@ def test_item_rows_take_the_projection_from_the_serving_bundle(
 def test_a_bundle_without_projection_adds_no_rows_and_says_so_once(
     text_bundles: tuple[Path, Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from stream.item_rows import ItemRows
+    from streamrec.stream.items.cold_start import ItemRows
     from tests.item_support import HashEncoder
 
     model = _serving(text_bundles[2])
     rows = ItemRows(HashEncoder())
-    with caplog.at_level(logging.WARNING, logger="stream.item_rows"):
+    with caplog.at_level(logging.WARNING, logger="streamrec.stream.items.cold_start"):
         assert rows.add(model, [TITLE]) is None
         assert rows.add(model, [TITLE]) is None
     said = [r for r in caplog.records if "carries no text projection" in r.message]
@@ -245,9 +255,9 @@ def test_a_bundle_without_projection_adds_no_rows_and_says_so_once(
 
 def test_an_announced_item_survives_hot_swaps(text_bundles: tuple[Path, Path, Path]) -> None:
     """Announced, never clicked: re-added with each new bundle's projection after a swap."""
-    from export.bundle import load_bundle
-    from stream.item_rows import ItemRows
-    from stream.items import ItemCatalog
+    from streamrec.export.bundle import load_bundle
+    from streamrec.stream.items.catalog import ItemCatalog
+    from streamrec.stream.items.cold_start import ItemRows
     from tests.item_support import HashEncoder
 
     encoder = HashEncoder()
@@ -280,9 +290,9 @@ def test_an_announced_item_survives_hot_swaps(text_bundles: tuple[Path, Path, Pa
 def test_fine_tuning_keeps_the_text_projection() -> None:
     from dataclasses import replace
 
-    from models.actions import Action
-    from models.events import Event
-    from models.online import FineTuneConfig, fine_tune
+    from streamrec.models.data.actions import Action
+    from streamrec.models.data.events import Event
+    from streamrec.models.training.online import FineTuneConfig, fine_tune
     from tests.item_support import aiming_side, tiny_checkpoint
 
     base = tiny_checkpoint(n_items=20)

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.actions import Action
-from models.cleaning import RawEvent, clean, kcore_filter
-from models.events import Event
-from models.loaders import ColumnMap, LoaderError, load_events
-from models.sequences import build_sequences, leave_one_out, time_split
-from models.synthetic import generate_events
-from models.writers import write_events
+from streamrec.models.data.actions import Action
+from streamrec.models.data.cleaning import RawEvent, clean, kcore_filter
+from streamrec.models.data.events import Event
+from streamrec.models.data.loaders import ColumnMap, LoaderError, load_events
+from streamrec.models.data.sequences import build_sequences, leave_one_out, time_split
+from streamrec.models.data.synthetic import generate_events
+from streamrec.models.data.writers import write_events
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from models.metrics import auc, binary_metrics, ranking_metrics, target_ranks
+from streamrec.models.training.metrics import auc, binary_metrics, ranking_metrics, target_ranks
 
 pytestmark = pytest.mark.unit
 

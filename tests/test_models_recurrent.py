@@ -7,11 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.actions import Action
-from models.checkpoint import AttentionCheckpoint, Checkpoint, CheckpointError, load_any
-from models.gru import RecurrentConfig, RecurrentRecommender, score_mask
-from models.sasrec import SASRecConfig, SASRecRecommender
-from models.vocab import Vocabulary
+from streamrec.models.data.actions import Action
+from streamrec.models.data.vocab import Vocabulary
+from streamrec.models.nets.checkpoint import (
+    AttentionCheckpoint,
+    Checkpoint,
+    CheckpointError,
+    load_any,
+)
+from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender, score_mask
+from streamrec.models.nets.sasrec import SASRecConfig, SASRecRecommender
 
 pytestmark = pytest.mark.unit
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from models.baselines import PopularityScorer
-from models.evaluate import evaluate
-from models.sequences import build_sequences, leave_one_out
-from models.synthetic import generate_events
-from models.train import TrainConfig, train
+from streamrec.models.data.sequences import build_sequences, leave_one_out
+from streamrec.models.data.synthetic import generate_events
+from streamrec.models.training.baselines import PopularityScorer
+from streamrec.models.training.evaluate import evaluate
+from streamrec.models.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.unit
 
@@ -61,7 +61,7 @@ def test_sampled_softmax_trains(split) -> None:
 
 
 def test_cli_generate_train_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from stream.cli import main
+    from streamrec.stream.cli.main import main
 
     data = tmp_path / "events.csv"
     assert (

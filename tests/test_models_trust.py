@@ -11,7 +11,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream.distribution import (
+from streamrec.stream.config.settings import Settings
+from streamrec.stream.config.trainer_settings import TrainerSettings
+from streamrec.stream.distribution.archive import (
+    ArchiveError,
+    ArchiveLimits,
+    pack,
+    read_member,
+    unpack,
+)
+from streamrec.stream.distribution.log import Catalog
+from streamrec.stream.distribution.topic import (
     ServingRecord,
     VersionRecord,
     chunk_key,
@@ -20,11 +30,7 @@ from stream.distribution import (
     split_chunks,
     version_key,
 )
-from stream.model_archive import ArchiveError, ArchiveLimits, pack, read_member, unpack
-from stream.model_catalog import Catalog
-from stream.model_trust import Signer, TrustConfig, is_valid_version
-from stream.settings import Settings
-from stream.trainer_settings import TrainerSettings
+from streamrec.stream.distribution.trust import Signer, TrustConfig, is_valid_version
 
 pytestmark = pytest.mark.unit
 
@@ -129,8 +135,8 @@ def test_settings_read_the_key_from_the_environment(monkeypatch: pytest.MonkeyPa
     "name", ["./../../escaped", "../x", "a/b", "/abs", "", ".hidden", "a..b", "x" * 65, "é", "a\\b"]
 )
 def test_bad_version_names_are_refused_everywhere(name: str, tmp_path: Path) -> None:
-    from stream.distribution import ModelPublisher
-    from stream.model_trust import UntrustedRecordError
+    from streamrec.stream.distribution.topic import ModelPublisher
+    from streamrec.stream.distribution.trust import UntrustedRecordError
 
     assert not is_valid_version(name)
     cat = Catalog()

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from stream.distribution import ModelPublisher, ensure_models_topic
-from stream.model_catalog import read_catalog
-from stream.model_trust import Signer, TrustConfig
-from stream.model_watcher import ModelWatcher
-from stream.step import ServingModel
+from streamrec.stream.distribution.log import read_catalog
+from streamrec.stream.distribution.topic import ModelPublisher, ensure_models_topic
+from streamrec.stream.distribution.trust import Signer, TrustConfig
+from streamrec.stream.distribution.watcher import ModelWatcher
+from streamrec.stream.serving.step import ServingModel
 from tests.kafka_fixtures import Broker, unique_name
 from tests.stream_support import build_tiny_bundle, wait_until
 
@@ -22,7 +22,7 @@ KEY = b"broker-test-signing-key-0123"
 
 
 def load_cpu(path: Path) -> ServingModel:
-    from export.runtime import StepSession
+    from streamrec.export.runtime import StepSession
 
     return ServingModel(StepSession.open(path, provider="cpu", threads=1, spin=False))
 
@@ -142,11 +142,11 @@ def test_old_versions_are_tombstoned_and_not_unpacked(broker: Broker, tmp_path: 
 def test_trainer_prunes_old_versions_and_skips_bad_records(broker: Broker, tmp_path: Path) -> None:
     import torch
 
-    from models.checkpoint import Checkpoint
-    from models.gru import RecurrentConfig, RecurrentRecommender
-    from models.vocab import Vocabulary
-    from stream.trainer import Trainer
-    from stream.trainer_settings import TrainerSettings
+    from streamrec.models.data.vocab import Vocabulary
+    from streamrec.models.nets.checkpoint import Checkpoint
+    from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
+    from streamrec.stream.config.trainer_settings import TrainerSettings
+    from streamrec.stream.trainer.loop import Trainer
 
     torch.manual_seed(0)
     vocab = Vocabulary.build([f"i{n}" for n in range(30)])

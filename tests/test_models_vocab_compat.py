@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.runtime import StepSession
-from models.actions import Action
-from stream.schemas import Source, StreamEvent
-from stream.state import UserState, topic_tag
-from stream.step import ServingModel, StepConfig, step_batch
+from streamrec.export.runtime import StepSession
+from streamrec.models.data.actions import Action
+from streamrec.stream.records.schemas import Source, StreamEvent
+from streamrec.stream.serving.state import UserState, topic_tag
+from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
 from tests.stream_support import tiny_bundle
 
 pytestmark = pytest.mark.unit

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from models.actions import Action
-from models.catalog import load_catalog
-from models.loaders import load_events
-from models.movielens import (
+from streamrec.models.data.actions import Action
+from streamrec.models.data.catalog import load_catalog
+from streamrec.models.data.loaders import load_events
+from streamrec.models.data.movielens import (
     ITEMS_MEMBER,
     RATINGS_MEMBER,
     MovieLensError,

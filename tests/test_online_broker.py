@@ -8,23 +8,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.checkpoint import Checkpoint
-from models.gru import RecurrentConfig, RecurrentRecommender
-from models.synthetic import generate_events
-from models.vocab import Vocabulary
-from stream.clients import event_payload
-from stream.distribution import (
+from streamrec.models.data.synthetic import generate_events
+from streamrec.models.data.vocab import Vocabulary
+from streamrec.models.nets.checkpoint import Checkpoint
+from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
+from streamrec.stream.config.trainer_settings import TrainerSettings
+from streamrec.stream.distribution.log import read_catalog
+from streamrec.stream.distribution.topic import (
     ModelPublisher,
     VersionRecord,
     pack,
     sha256,
     split_chunks,
 )
-from stream.model_catalog import read_catalog
-from stream.model_watcher import ModelWatcher
-from stream.step import ServingModel
-from stream.trainer import Trainer
-from stream.trainer_settings import TrainerSettings
+from streamrec.stream.distribution.watcher import ModelWatcher
+from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.tools.clients import event_payload
+from streamrec.stream.trainer.loop import Trainer
 from tests.kafka_fixtures import Broker, unique_name
 from tests.stream_support import produce, wait_until
 
@@ -41,7 +41,7 @@ def tiny_checkpoint(items: list[str], seed: int = 0) -> Checkpoint:
 
 
 def load_cpu(path: Path) -> ServingModel:
-    from export.runtime import StepSession
+    from streamrec.export.runtime import StepSession
 
     return ServingModel(StepSession.open(path, provider="cpu", threads=1, spin=False))
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from models.synthetic import generate_events
-from stream.trainer import Trainer
-from stream.trainer_settings import TrainerSettings
+from streamrec.models.data.synthetic import generate_events
+from streamrec.stream.config.trainer_settings import TrainerSettings
+from streamrec.stream.trainer.loop import Trainer
 from tests.kafka_fixtures import Broker, free_port, unique_name
 from tests.stream_support import Worker, produce, read_topic, wait_until
 from tests.test_online_broker import tiny_checkpoint

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.actions import Action
-from models.checkpoint import Checkpoint
-from models.events import Event
-from models.gate import GateConfig, decide, gate, prequential
-from models.gru import RecurrentConfig, RecurrentRecommender
-from models.online import FineTuneConfig, extend_vocabulary, fine_tune
-from models.synthetic import generate_events
-from models.vocab import Vocabulary
-from stream.replay import ReplayWindow, WindowLimits
+from streamrec.models.data.actions import Action
+from streamrec.models.data.events import Event
+from streamrec.models.data.synthetic import generate_events
+from streamrec.models.data.vocab import Vocabulary
+from streamrec.models.nets.checkpoint import Checkpoint
+from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
+from streamrec.models.training.gate import GateConfig, decide, gate, prequential
+from streamrec.models.training.online import FineTuneConfig, extend_vocabulary, fine_tune
+from streamrec.stream.trainer.window import ReplayWindow, WindowLimits
 
 pytestmark = pytest.mark.unit
 

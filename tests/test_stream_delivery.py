@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from stream.delivery import FetchGuardConsumer, StreamrecApp
+from streamrec.stream.transport.delivery import FetchGuardConsumer, StreamrecApp
 
 pytestmark = pytest.mark.unit
 

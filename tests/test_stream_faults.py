@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream.chaos.poison import POISON
+from streamrec.stream.tools.chaos.poison import POISON
 from tests.kafka_fixtures import Broker, create_topic, free_port
 from tests.stream_support import (
     Worker,

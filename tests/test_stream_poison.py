@@ -16,12 +16,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from export.runtime import StepSession
-from stream.chaos.poison import POISON as CRAFTED
-from stream.intake import parse_records
-from stream.schemas import EventLimits, InvalidEventError, Reason, Source, parse_event
-from stream.state import decode_state, encode_state
-from stream.step import ServingModel, StepConfig, step_batch
+from streamrec.export.runtime import StepSession
+from streamrec.stream.records.intake import parse_records
+from streamrec.stream.records.schemas import (
+    EventLimits,
+    InvalidEventError,
+    Reason,
+    Source,
+    parse_event,
+)
+from streamrec.stream.serving.state import decode_state, encode_state
+from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
+from streamrec.stream.tools.chaos.poison import POISON as CRAFTED
 from tests.stream_support import event_json, tiny_bundle
 
 pytestmark = pytest.mark.unit
@@ -200,7 +206,7 @@ def test_batch_path_never_escapes(
 
 @pytest.mark.parametrize("name", sorted(POISON))
 def test_the_trainer_skips_what_workers_dead_letter(name: str) -> None:
-    from stream.trainer import stream_event
+    from streamrec.stream.trainer.loop import stream_event
 
     assert stream_event(POISON[name], SRC) is None
 
@@ -208,7 +214,7 @@ def test_the_trainer_skips_what_workers_dead_letter(name: str) -> None:
 def test_a_far_future_event_never_reaches_the_trainers_window() -> None:
     import time
 
-    from stream.trainer import stream_event
+    from streamrec.stream.trainer.loop import stream_event
 
     # 9.9e10 s (year 5107) would pin the replay window's newest time for good.
     far = event_json("u", "i", ts=9.9e10)
@@ -219,7 +225,7 @@ def test_a_far_future_event_never_reaches_the_trainers_window() -> None:
 @fuzz(2000)
 @given(raw=st.binary(max_size=200) | hostile_object.map(_json_bytes))
 def test_catalog_messages_never_escape(raw: bytes) -> None:
-    from models.catalog import CatalogError, ItemRecord
+    from streamrec.models.data.catalog import CatalogError, ItemRecord
 
     with contextlib.suppress(CatalogError):  # CatalogError: dead-lettered as invalid record
         ItemRecord.from_json(raw).to_json()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stream.producing import BatchSender, SentBatch
+from streamrec.stream.transport.producing import BatchSender, SentBatch
 
 pytestmark = pytest.mark.unit
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.runtime import StepSession
-from models.actions import Action
-from stream.schemas import (
+from streamrec.export.runtime import StepSession
+from streamrec.models.data.actions import Action
+from streamrec.stream.records.schemas import (
     EventLimits,
     InvalidEventError,
     Reason,
@@ -18,7 +18,7 @@ from stream.schemas import (
     parse_event,
     parse_repartitioned,
 )
-from stream.state import (
+from streamrec.stream.serving.state import (
     LEGACY_TAG,
     UserState,
     decode_state,
@@ -27,7 +27,7 @@ from stream.state import (
     state_updated,
     topic_tag,
 )
-from stream.step import ServingModel, StepConfig, step_batch
+from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
 from tests.stream_support import event_json, tiny_bundle
 
 pytestmark = pytest.mark.unit

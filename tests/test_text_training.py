@@ -9,17 +9,17 @@ import numpy as np
 import orjson
 import pytest
 
-from models.catalog import write_catalog
-from models.catalog_synthetic import item_topics, synthetic_catalog
-from models.checkpoint import Checkpoint, load_any
-from models.cold_start import ColdStartData, cold_start_metrics, cold_start_split
-from models.scoring import ModelScorer
-from models.sequences import build_sequences, leave_one_out
-from models.synthetic import SyntheticConfig, simulate
-from models.text_side import TextSide
-from models.text_train import train_with_text
-from models.train import TrainConfig
-from models.writers import write_events
+from streamrec.models.data.catalog import write_catalog
+from streamrec.models.data.catalog_synthetic import item_topics, synthetic_catalog
+from streamrec.models.data.sequences import build_sequences, leave_one_out
+from streamrec.models.data.synthetic import SyntheticConfig, simulate
+from streamrec.models.data.writers import write_events
+from streamrec.models.nets.checkpoint import Checkpoint, load_any
+from streamrec.models.nets.scoring import ModelScorer
+from streamrec.models.nets.text_side import TextSide
+from streamrec.models.text.train import train_with_text
+from streamrec.models.training.cold_start import ColdStartData, cold_start_metrics, cold_start_split
+from streamrec.models.training.train import TrainConfig
 from tests.item_support import text_encoder_dir
 
 pytestmark = pytest.mark.unit
@@ -73,8 +73,8 @@ def test_text_only_loss_makes_unseen_items_rankable() -> None:
 
 
 def test_checkpoint_keeps_the_text_side(tmp_path: Path) -> None:
-    from models.gru import RecurrentConfig, RecurrentRecommender
-    from models.vocab import Vocabulary
+    from streamrec.models.data.vocab import Vocabulary
+    from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
 
     vocab = Vocabulary.build(["a", "b"])
     cfg = RecurrentConfig(num_items=vocab.capacity, embed_dim=4, hidden_dim=4)
@@ -96,7 +96,7 @@ def test_checkpoint_keeps_the_text_side(tmp_path: Path) -> None:
 
 
 def test_train_and_evaluate_cli_with_a_catalog(tmp_path: Path, text_encoder_dir: Path) -> None:
-    from stream.cli import main
+    from streamrec.stream.cli.main import main
 
     synth = SyntheticConfig(n_users=60, n_items=40, n_events=2500, n_topics=4, seed=2)
     events = simulate(synth)
@@ -123,11 +123,11 @@ def test_train_and_evaluate_cli_with_a_catalog(tmp_path: Path, text_encoder_dir:
 
 
 def test_evaluate_gives_unseen_items_text_rows(tmp_path: Path, text_encoder_dir: Path) -> None:
-    from export.text_runtime import TextEncoder
-    from models.text_fusion import TextFusedRecommender, materialize, text_side
-    from models.text_rows import add_text_rows
-    from models.text_train import text_matrix
-    from models.workflow import evaluate_checkpoint
+    from streamrec.models.text.encoder import TextEncoder
+    from streamrec.models.text.fusion import TextFusedRecommender, materialize, text_side
+    from streamrec.models.text.rows import add_text_rows
+    from streamrec.models.text.train import text_matrix
+    from streamrec.models.workflow import evaluate_checkpoint
 
     synth = SyntheticConfig(n_users=60, n_items=40, n_events=2500, n_topics=4, seed=2)
     events = simulate(synth)
@@ -163,7 +163,7 @@ def test_evaluate_gives_unseen_items_text_rows(tmp_path: Path, text_encoder_dir:
 
 
 def test_items_benchmark_quick_report(tmp_path: Path, text_encoder_dir: Path) -> None:
-    from stream.cli import main
+    from streamrec.stream.cli.main import main
 
     out = tmp_path / "report.json"
     args = ["items", "benchmark", "--quick", "--fusion", "sum", "--encoder", str(text_encoder_dir)]

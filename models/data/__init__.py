@@ -1,0 +1,1 @@
+"""Data and vocabulary: events, loaders, cleaning, generators, sequences, splits, catalog."""

@@ -1,0 +1,1 @@
+"""The models: the served recurrent recommender, SASRec, checkpoints, the text projection."""

@@ -1,0 +1,1 @@
+"""Item text: the sentence encoder (export, runtime), fused models, rows for new items."""

@@ -1,0 +1,1 @@
+"""Training and evaluation: loop, metrics, baselines, online fine-tuning, gate."""

@@ -1,0 +1,1 @@
+"""The ``streamrec`` command line: one parser, subcommands registered by one module per group."""

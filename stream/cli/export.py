@@ -1,0 +1,266 @@
+"""`streamrec` subcommands of the export package (registered by streamrec.stream.cli.main).
+
+``export CHECKPOINT OUT``, ``bundle verify PATH``, ``bundle inspect PATH`` and ``bench step``.
+Heavy imports (torch, onnxruntime) happen inside the handlers so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+REAL_DATA = Path("/work/shared/datasets/amazon_beauty_s3rec.txt")
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add this package's subcommands to the CLI."""
+    e = sub.add_parser(
+        "export",
+        help="export a checkpoint to a verified ONNX bundle",
+        description="Export the model's per-event step (and the history encoder) to ONNX, "
+        "verify ONNX Runtime against torch at other batch sizes on random and real inputs, "
+        "and write the bundle atomically. Nothing is written if verification fails.",
+    )
+    e.add_argument("checkpoint", type=Path, help="checkpoint written by `streamrec train`")
+    e.add_argument("out", type=Path, help="bundle directory to create")
+    e.add_argument("--k", type=int, default=20, help="items returned per event (default 20)")
+    e.add_argument("--version", help="model version (default: m-<sha of the step graph>)")
+    e.add_argument("--parent", help="version of the model this one replaces")
+    e.add_argument(
+        "--real-data",
+        type=Path,
+        default=REAL_DATA if REAL_DATA.is_file() else None,
+        help="sequence file `user item item ...` for real-input verification "
+        f"(default {REAL_DATA} when present)",
+    )
+    e.add_argument("--real-n", type=int, default=10_000, help="real inputs to check (10000)")
+    e.add_argument(
+        "--variants",
+        default="int8",
+        help="comma list of optional graphs to try: int8 (CPU), fp16 (GPU); '' for none",
+    )
+    e.add_argument("--no-encode", action="store_true", help="skip the history encoder graph")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    e.set_defaults(handler=_export)
+
+    b = sub.add_parser("bundle", help="check or describe a bundle")
+    bsub = b.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
+    v = bsub.add_parser("verify", help="re-hash every file, check the manifest, run one step")
+    v.add_argument("path", type=Path)
+    v.add_argument("--no-run", action="store_true", help="checksums only, no ONNX session")
+    v.set_defaults(handler=_verify)
+    i = bsub.add_parser("inspect", help="print the manifest")
+    i.add_argument("path", type=Path)
+    i.add_argument("--json", action="store_true", help="the raw manifest JSON")
+    i.set_defaults(handler=_inspect)
+
+    s = _bench_subparsers(sub).add_parser(
+        "step",
+        help="per-event throughput/latency of the ONNX step vs torch eager",
+        description="Batch sizes 1..1024 at catalogs of 10k, 100k, 1M items; ONNX Runtime and "
+        "torch eager interleaved in one run; prints latency p50/p99, events/s and the ratio.",
+    )
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.add_argument("--quick", action="store_true", help="10k/100k items, batches 1/64/256")
+    s.add_argument("--catalogs", help="comma list of catalog sizes")
+    s.add_argument("--batches", help="comma list of batch sizes")
+    s.add_argument("--iters", type=int, help="timed calls per engine and cell (max)")
+    s.add_argument("--threads", type=int, help="threads for both engines (default: all cores)")
+    s.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
+    s.set_defaults(handler=_bench_step)
+
+    n = _bench_subparsers(sub).add_parser(
+        "encode",
+        help="re-encoding histories: the encode graph vs looping the step graph",
+        description="Time re-encoding B histories of L events in one encode-graph call against "
+        "L calls of the step graph (which also scores the catalog each time).",
+    )
+    n.add_argument("--catalogs", default="10000,100000", help="comma list of catalog sizes")
+    n.add_argument("--batches", default="1,256", help="comma list of batch sizes")
+    n.add_argument("--length", type=int, default=50, help="events per history (50)")
+    n.add_argument("--json", action="store_true", help="print the result as JSON")
+    n.set_defaults(handler=_bench_encode)
+
+
+def _bench_subparsers(sub: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
+    """Subcommands of the shared ``bench`` command (created here unless already there)."""
+    bench = sub.choices.get("bench")
+    if bench is None:
+        bench = sub.add_parser("bench", help="benchmarks (see `streamrec bench --help`)")
+    for action in bench._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    created: argparse._SubParsersAction[Any] = bench.add_subparsers(dest="bench", metavar="BENCH")
+    return created
+
+
+def _quiet_exporter_logs() -> None:
+    for name in ("onnx_ir", "onnxscript", "torch.onnx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _known_share(sequences: list[Any]) -> float:
+    """Share of items in ``sequences`` that the vocabulary knows (not UNK)."""
+    from streamrec.models.data.vocab import UNK
+
+    total = sum(len(s) for s in sequences)
+    unknown = sum(int((s == UNK).sum()) for s in sequences)
+    return 1.0 - unknown / total if total else 0.0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from streamrec.export.errors import ExportError
+    from streamrec.export.onnx_export import export_checkpoint
+    from streamrec.export.realdata import load_sequences, real_step_inputs
+    from streamrec.models.nets.checkpoint import Checkpoint, CheckpointError
+
+    _quiet_exporter_logs()
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    try:
+        ckpt = Checkpoint.load(args.checkpoint)
+        real = None
+        if args.real_data is not None:
+            sequences = load_sequences(args.real_data, ckpt.vocab)
+            known = _known_share(sequences)
+            if known < 0.5:
+                # Real inputs only mean something in the model's own catalog.
+                print(
+                    f"real inputs skipped: only {known:.0%} of the items in {args.real_data} "
+                    "are in this model's vocabulary (pass --real-data with the model's own "
+                    "sequences); verifying on random inputs only"
+                )
+            else:
+                real = real_step_inputs(ckpt.build_model(), sequences, args.real_n)
+                print(f"real inputs: {len(real)} next events from {args.real_data}")
+        bundle = export_checkpoint(
+            ckpt,
+            args.out,
+            k=args.k,
+            version=args.version,
+            parent=args.parent,
+            real=real,
+            variants=variants,
+            encode=not args.no_encode,
+            overwrite=args.overwrite,
+        )
+    except (ExportError, CheckpointError, OSError) as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
+    m = bundle.manifest
+    print(f"bundle {bundle.path} version {m.model_version}: graphs {', '.join(m.graphs)}")
+    for name in ("random", "real"):
+        rep = m.verification.get("step", {}).get(name)
+        if rep:
+            print(
+                f"  step parity ({name}, {rep['rows']} rows): top-K agreement "
+                f"{rep['agreement']:.4%} ({rep['tie_rows']} tie-only), max |state| diff "
+                f"{rep['max_state_diff']:.2e}, max |score| diff {rep['max_score_diff']:.2e}"
+            )
+    for name, info in m.verification.get("variants", {}).items():
+        verdict = "admitted" if info.get("admitted") else f"rejected ({info.get('reason')})"
+        print(f"  variant {name}: {verdict}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from streamrec.export.bundle import load_bundle
+    from streamrec.export.errors import ExportError
+
+    try:
+        bundle = load_bundle(args.path)
+        print(f"{args.path}: {len(bundle.manifest.files)} files, every checksum matches")
+        if not args.no_run:
+            import numpy as np
+
+            from streamrec.export.runtime import StepSession
+
+            session = StepSession(bundle)
+            out = session.run(np.array([2]), np.array([1]), session.initial_states(1))
+            print(
+                f"step runs on {session.provider}: top-{session.k} {out.top_items[0][:5]}..., "
+                f"buy_prob {out.buy_prob[0]:.3f}"
+            )
+    except ExportError as exc:
+        print(f"{args.path}: REFUSED: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from streamrec.export.bundle import read_manifest
+    from streamrec.export.errors import ExportError
+
+    try:
+        m = read_manifest(args.path)
+    except ExportError as exc:
+        print(f"{args.path}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(m.to_json().decode())
+        return 0
+    d = m.dims
+    print(f"bundle      {args.path} ({m.format})")
+    print(f"version     {m.model_version} (parent {m.parent_version}), created {m.created}")
+    print(f"model       {m.cell}, state {d.state_size}, hidden {d.hidden_dim}, embed {d.embed_dim}")
+    print(f"items       {d.vocab_size} used of {d.num_items} rows, k {m.k}")
+    print(f"vocabulary  {m.vocab.file} sha256 {m.vocab.sha256[:16]}…")
+    print(f"graphs      {', '.join(f'{r}={f}' for r, f in m.graphs.items())}")
+    print(f"metrics     {m.metrics}")
+    for name, size in sorted(m.files.items()):
+        path = Path(args.path) / name
+        mb = path.stat().st_size / 1e6 if path.exists() else float("nan")
+        print(f"  {name:18s} {mb:9.2f} MB  sha256 {size[:16]}…")
+    return 0
+
+
+def _bench_step(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streamrec.export.bench import BenchConfig, format_table, run_bench
+
+    _quiet_exporter_logs()
+    overrides: dict[str, Any] = {"provider": args.provider}
+    if args.catalogs:
+        overrides["catalogs"] = tuple(int(x) for x in args.catalogs.split(","))
+    if args.batches:
+        overrides["batches"] = tuple(int(x) for x in args.batches.split(","))
+    if args.iters:
+        overrides["iters"] = args.iters
+    if args.threads:
+        overrides["threads"] = args.threads
+    cfg = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
+    result = run_bench(cfg)
+    if args.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(f"threads {result['threads']}, torch {result['torch']}")
+        print(format_table(result))
+    return 0
+
+
+def _bench_encode(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streamrec.export.bench import BenchConfig, bench_encode
+
+    _quiet_exporter_logs()
+    cfg = BenchConfig(iters=10, cell_budget_s=5.0)
+    rows = [
+        bench_encode(int(c), int(b), args.length, cfg)
+        for c in args.catalogs.split(",")
+        for b in args.batches.split(",")
+    ]
+    if args.json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    print("| catalog | batch | events | encode graph ms | step loop ms | speedup |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['catalog']:,} | {r['batch']} | {r['length']} | {r['encode_graph_ms']:.2f} "
+            f"| {r['step_loop_ms']:.2f} | {r['speedup']:.1f}x |"
+        )
+    return 0

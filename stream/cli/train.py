@@ -1,0 +1,328 @@
+"""`streamrec` subcommands of the models package (registered by streamrec.stream.cli.main).
+
+``generate``, ``train`` and ``evaluate``. Heavy imports (torch, numpy) happen inside the
+handlers so that ``streamrec --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("csv", "jsonl", "parquet", "taobao", "sequences", "recsys15")
+
+DATA_HELP = """\
+input formats (--format):
+  csv, jsonl, parquet  one event per row; columns user_id,item_id,action,ts,session_id
+                       (rename with --columns "user=uid,item=sku,action=type,ts=time";
+                       "action=" means no action column: every event is a click).
+                       ts: Unix seconds (--ts-unit ms for milliseconds) or ISO-8601.
+                       actions: click/view/pv, cart/addtocart, fav/like, buy/purchase/order.
+  taobao               Taobao UserBehavior CSV, no header: user,item,category,behavior,ts
+  sequences            one user per line: "user item1 item2 ..." in time order
+                       (e.g. ../shared/datasets/amazon_beauty_s3rec.txt)
+  recsys15             RecSys'15 yoochoose-clicks.dat (session,ts,item,category);
+                       add --buys yoochoose-buys.dat for the purchases
+
+cleaning: rows with missing fields, unparsable timestamps or unknown actions are dropped,
+exact duplicates removed, out-of-order rows re-sorted; counts are reported. --k-core K
+keeps only users and items with at least K events.
+
+protocols (--protocol):
+  loo    leave-one-out (default for sequences): last item tests, the one before validates,
+         every item is ranked, items in the user's history are excluded.
+  time   time split (default for event logs): the last 20%% of time tests, the 10%% before
+         validates; targets are events on items new to the user.
+
+metrics: HR@K, NDCG@K, MRR@K for K = 5, 10, 20; with buys in the data, the buy head's AUC,
+accuracy, precision, recall and F1 (prefixed buy_).
+"""
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add this package's subcommands to the CLI."""
+    _register_generate(sub)
+    _register_train(sub)
+    _register_evaluate(sub)
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=True, help="event file to read (see formats below)")
+    g.add_argument("--format", required=True, choices=FORMATS, help="layout of --data")
+    g.add_argument("--columns", default="", help='column mapping, e.g. "user=uid,ts=time"')
+    g.add_argument("--ts-unit", choices=("s", "ms"), default="s", help="numeric timestamp unit")
+    g.add_argument("--buys", default=None, help="recsys15 only: the buys file")
+    g.add_argument("--k-core", type=int, default=0, help="k-core filter (0: off)")
+    g.add_argument("--protocol", choices=("loo", "time"), default=None, help="split protocol")
+
+
+def _load_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    from streamrec.models.data.loaders import ColumnMap
+
+    return {
+        "columns": ColumnMap.parse(args.columns) if args.columns else None,
+        "ts_unit": args.ts_unit,
+        "k_core": args.k_core,
+        "buys": args.buys,
+    }
+
+
+def _register_generate(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="write synthetic events (CSV or JSONL) with real sequential structure",
+        description=(
+            "Simulate a shop: Zipf popularity, users with drifting topic interests, items "
+            "followed by fixed successor items, click->cart->buy funnels, items released "
+            "over time, sessions. Same --seed, same file. Output columns: "
+            "user_id,item_id,action,ts,session_id (read back with --format csv/jsonl)."
+        ),
+    )
+    p.add_argument("--out", required=True, help="output file (.csv or .jsonl)")
+    p.add_argument("--users", type=int, default=1000, help="number of users (default 1000)")
+    p.add_argument("--items", type=int, default=500, help="catalog size (default 500)")
+    p.add_argument("--events", type=int, default=50_000, help="number of events (default 50000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--sequential", type=float, default=0.6, help="P(next item is a successor)")
+    p.set_defaults(handler=_generate)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from streamrec.models.data.synthetic import generate_events
+    from streamrec.models.data.writers import write_events
+
+    events = generate_events(
+        args.users, args.items, args.events, args.seed, sequential=args.sequential
+    )
+    n = write_events(events, args.out)
+    print(f"wrote {n} events to {args.out}")
+    return 0
+
+
+def _register_train(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the GRU/LSTM (or the SASRec baseline) and write a checkpoint",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Train a next-item model with full-softmax cross-entropy over the catalog on "
+            "every position, AdamW, early stopping on validation NDCG@10. Writes the "
+            "checkpoint (--out: state_dict + config + vocabulary + metrics) and, with "
+            "--report-dir, metrics.json, curves.png and results.md. Uses CUDA when "
+            "available, else the CPU."
+        ),
+        epilog=DATA_HELP
+        + "\nexample:\n  streamrec train --data ../shared/datasets/amazon_beauty_s3rec.txt "
+        "--format sequences --out runs/beauty/gru.pt --report-dir runs/beauty\n",
+    )
+    _data_args(p)
+    p.add_argument("--out", required=True, help="checkpoint path to write")
+    p.add_argument("--report-dir", default=None, help="write metrics.json, curves.png here")
+    m = p.add_argument_group("model")
+    m.add_argument("--model", choices=("gru", "lstm", "sasrec"), default="gru")
+    m.add_argument("--embed-dim", type=int, default=64)
+    m.add_argument("--hidden-dim", type=int, default=128, help="recurrent state width")
+    m.add_argument("--dropout", type=float, default=0.3)
+    m.add_argument("--untied", action="store_true", help="separate output item embeddings")
+    m.add_argument(
+        "--skip", action="store_true", help="gru/lstm: current item also feeds the query"
+    )
+    m.add_argument("--init-std", type=float, default=0.02, help="embedding init std")
+    m.add_argument("--blocks", type=int, default=2, help="sasrec: transformer blocks")
+    m.add_argument("--heads", type=int, default=2, help="sasrec: attention heads")
+    t = p.add_argument_group("training")
+    t.add_argument("--max-len", type=int, default=50, help="events of history per window")
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=0.01)
+    t.add_argument("--epochs", type=int, default=100, help="upper bound on epochs")
+    t.add_argument("--patience", type=int, default=8, help="early-stopping patience")
+    t.add_argument("--negatives", type=int, default=0, help="sampled softmax (0: full)")
+    t.add_argument("--buy-weight", type=float, default=0.1, help="buy-head loss weight")
+    t.add_argument("--time-budget", type=float, default=0.0, help="stop after N seconds")
+    t.add_argument("--valid-users", type=int, default=0, help="validate on N users (0: all)")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: auto)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _text_args(p)
+    p.add_argument("--json", action="store_true", help="print all metrics as JSON last")
+    p.set_defaults(handler=_train)
+
+
+def _text_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "item text (gru/lstm)",
+        "With --catalog, each item's vector is its learned id embedding fused with a learned "
+        "projection of its title's sentence embedding (all-MiniLM-L6-v2, frozen, run by ONNX "
+        "Runtime). The checkpoint keeps the projection, so serving can give an item announced "
+        "on the items topic a row before anyone clicks it.",
+    )
+    g.add_argument(
+        "--catalog",
+        default=None,
+        help="item catalog, CSV (header) or JSONL: item_id,title[,category][,brand]"
+        "[,price][,description]; its item_id must match the events' item ids",
+    )
+    g.add_argument(
+        "--fusion",
+        choices=("sum", "gate", "concat"),
+        default="sum",
+        help="how id and text parts combine (default sum: best NDCG@10 measured)",
+    )
+    g.add_argument(
+        "--text-loss",
+        type=float,
+        default=2.0,
+        help="weight of the loss that ranks with the text part alone (cold start; default 2)",
+    )
+    g.add_argument(
+        "--id-dropout", type=float, default=0.0, help="share of id parts dropped per step"
+    )
+    g.add_argument(
+        "--text-encoder",
+        default=None,
+        help="exported encoder directory (default: ~/.cache/streamrec, exported on first use)",
+    )
+
+
+def _train(args: argparse.Namespace) -> int:
+    from streamrec.models.training.report import to_json
+    from streamrec.models.training.train import TrainConfig
+    from streamrec.models.workflow import load_dataset, train_and_save
+
+    cfg = TrainConfig(
+        model=args.model,
+        embed_dim=args.embed_dim,
+        hidden_dim=args.hidden_dim,
+        dropout=args.dropout,
+        tied=not args.untied,
+        skip=args.skip,
+        init_std=args.init_std,
+        num_blocks=args.blocks,
+        num_heads=args.heads,
+        max_len=args.max_len,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        epochs=args.epochs,
+        patience=args.patience,
+        negatives=args.negatives,
+        buy_weight=args.buy_weight,
+        seed=args.seed,
+        time_budget_s=args.time_budget,
+        valid_users=args.valid_users,
+        threads=args.threads,
+        device=args.device,
+    )
+    text = None
+    if args.catalog:
+        from streamrec.models.text.train import TextOptions
+
+        if args.model == "sasrec" or args.untied:
+            msg = "error: --catalog needs --model gru or lstm with tied embeddings"
+            print(msg, file=sys.stderr)
+            return 2
+        text = TextOptions(
+            catalog=Path(args.catalog),
+            fusion=args.fusion,
+            text_loss=args.text_loss,
+            id_dropout=args.id_dropout,
+            encoder_dir=Path(args.text_encoder) if args.text_encoder else None,
+        )
+    dataset = load_dataset(args.data, args.format, args.protocol, **_load_kwargs(args))
+    summary = train_and_save(
+        dataset, cfg, args.out, args.report_dir, not args.no_progress, text=text
+    )
+    test = summary["test"]
+    print(
+        f"best epoch {summary['best_epoch']}/{summary['epochs_run']} "
+        f"in {summary['train_seconds']} s; test HR@10 {test['HR@10']:.4f} "
+        f"NDCG@10 {test['NDCG@10']:.4f}; checkpoint {summary['checkpoint']}",
+        file=sys.stderr if args.json else sys.stdout,
+    )
+    if args.json:
+        print(to_json(summary))
+    return 0
+
+
+def _register_evaluate(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint or a baseline under full ranking",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Rank every item for each evaluation target and report HR/NDCG/MRR@5,10,20. "
+            "Baselines are fitted on the events before the targets: popularity (counts), "
+            "cooccurrence (items that followed the user's latest items). --json prints "
+            "every metric as one JSON object on the last line."
+        ),
+        epilog=DATA_HELP + "\nexamples:\n  streamrec evaluate --baseline popularity "
+        "--data ../shared/datasets/amazon_beauty_s3rec.txt --format sequences --json\n"
+        "  streamrec evaluate --checkpoint runs/beauty/gru.pt "
+        "--data ../shared/datasets/amazon_beauty_s3rec.txt --format sequences --json\n",
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", help="a checkpoint written by streamrec train")
+    what.add_argument(
+        "--baseline",
+        choices=("popularity", "cooccurrence", "text"),
+        help="text: cosine of item titles to the user's last 3 items (needs --catalog)",
+    )
+    _data_args(p)
+    p.add_argument("--split", choices=("test", "valid"), default="test", help="which targets")
+    p.add_argument(
+        "--ties",
+        choices=("index", "pessimistic", "optimistic", "average"),
+        default="index",
+        help="tied scores: row order (default), worst, best or expected rank",
+    )
+    g = p.add_argument_group("item text")
+    g.add_argument(
+        "--catalog",
+        default=None,
+        help="item catalog (CSV/JSONL). With --checkpoint (trained with --catalog): items "
+        "the model never saw get rows from their text first, as the worker gives announced "
+        "items. With --baseline text: the titles to compare.",
+    )
+    g.add_argument("--text-encoder", default=None, help="exported encoder directory")
+    p.add_argument("--json", action="store_true", help="print metrics as JSON on the last line")
+    p.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from streamrec.models.training.report import to_json
+    from streamrec.models.workflow import evaluate_baseline, evaluate_checkpoint, load_dataset
+
+    encoder = Path(args.text_encoder) if args.text_encoder else None
+    if args.checkpoint:
+        metrics = evaluate_checkpoint(
+            args.checkpoint,
+            args.data,
+            args.format,
+            args.protocol,
+            args.split,
+            args.ties,
+            catalog=args.catalog,
+            encoder_dir=encoder,
+            **_load_kwargs(args),
+        )
+        name = args.checkpoint
+    else:
+        if args.baseline == "text" and not args.catalog:
+            print("error: --baseline text needs --catalog", file=sys.stderr)
+            return 2
+        dataset = load_dataset(args.data, args.format, args.protocol, **_load_kwargs(args))
+        metrics = evaluate_baseline(
+            dataset, args.baseline, args.split, args.ties, args.catalog, encoder
+        )
+        name = args.baseline
+    if args.json:
+        print(to_json({"model": name, "split": args.split, **metrics}))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:>16} {value:.4f}")
+    return 0

@@ -1,0 +1,233 @@
+"""The worker's settings: one typed, frozen object read from ``STREAMREC_*`` env and CLI flags.
+
+Built once in the entry point (:func:`load_settings`) and passed down; nothing reads the
+environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamrec.models.data.actions import DEFAULT_ACTION_NAMES
+from streamrec.stream.distribution.trust import SigningKey
+from streamrec.stream.records.schemas import EventLimits
+
+
+class Settings(BaseSettings):
+    """Every knob of a streamrec deployment, documented per field."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMREC_", frozen=True, extra="forbid")
+
+    # --- Kafka -------------------------------------------------------------------------------
+    bootstrap: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    app_id: str = Field(
+        "streamrec", description="Faust app id: consumer group, table and changelog prefix."
+    )
+    events_topic: str = Field(
+        "streamrec-events",
+        description="Input events (JSON), keyed by user id; other keys are repartitioned.",
+    )
+    recommendations_topic: str = Field(
+        "streamrec-recommendations", description="Output recommendations (JSON), keyed by user."
+    )
+    dead_letter_topic: str = Field(
+        "streamrec-dead-letters", description="Invalid input with the reason (JSON)."
+    )
+    partitions: int = Field(
+        4, ge=1, description="Partitions of the topics the worker creates (max useful replicas)."
+    )
+    replication: int = Field(1, ge=1, description="Replication factor of created topics.")
+    create_topics: bool = Field(
+        True, description="Create missing topics on start (existing ones are left as they are)."
+    )
+    commit_interval_s: float = Field(
+        1.0, gt=0, description="How often consumed offsets are committed (after a flush)."
+    )
+    session_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Consumer group session timeout: how soon a dead worker's partitions move.",
+    )
+    producer_linger_ms: float = Field(
+        10.0,
+        ge=0,
+        description="Producer batching delay: latency vs. throughput (one produce request "
+        "per partition per linger; 2 ms measured half the drain rate of 10 ms on a busy box).",
+    )
+    producer_batch_bytes: int = Field(
+        262_144,
+        ge=16_384,
+        description="Producer batch per partition, bytes. A send into a full batch waits "
+        "for a broker round trip; one micro-batch's recommendations should fit.",
+    )
+
+    send_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long the producer retries a record before the worker gives up on "
+        "it: the worker then turns unhealthy and exits non-zero (nothing is committed past "
+        "a lost record; the restart replays it).",
+    )
+
+    # --- model and state ---------------------------------------------------------------------
+    bundle: Path | None = Field(
+        None, description="Exported model bundle directory (step.onnx, vocab.json, manifest)."
+    )
+    models_topic: str | None = Field(
+        None,
+        description="Compacted models topic to follow (hot swap; the bundle is the fallback "
+        "until a version is announced). Unset: serve the bundle only.",
+    )
+
+    # --- model distribution ---
+    models_signing_key: SigningKey | None = Field(
+        None,
+        description="HMAC-SHA256 key the models topic is signed with (at least 16 characters; "
+        "the trainer's must match). Set: unsigned or mis-signed records are refused and "
+        "counted. Unset: records are accepted unauthenticated (a warning is logged once).",
+    )
+    models_keep_versions: int = Field(
+        5,
+        ge=1,
+        description="Promoted versions whose archives are kept (in memory, on disk and, by "
+        "the trainer's pruning, on the topic), besides the serving one.",
+    )
+    models_max_archive_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Largest version archive accepted from the models topic (bytes, also "
+        "the cap of one archive member).",
+    )
+
+    data_dir: Path = Field(
+        Path(".streamrec-data"), description="Local RocksDB state (one directory per app id)."
+    )
+
+    # --- item catalog and cold start (issue 7) ---------------------------------------------------
+    items_topic: str = Field(
+        "streamrec-items",
+        description="Item catalog topic (streamrec.models.data.catalog.ItemRecord JSON).",
+    )
+    item_text_dir: Path | None = Field(
+        None,
+        description="Exported text encoder directory (`streamrec items "
+        "export-encoder` writes it). With it, an announced item the serving model does not "
+        "know gets a vocabulary row at once: its text embedding through the serving bundle's "
+        "learned projection (text_side.npz in the bundle, so it follows hot swaps; a "
+        "text_side.npz here only serves bundles that carry none). Unset: items are stored, "
+        "not added to the model.",
+    )
+    new_item_bias_quantile: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A new item's score bias: this quantile of the known items' biases.",
+    )
+    table_name: str = Field("user-state", description="Faust table of per-user state.")
+    standby_replicas: int = Field(
+        0, ge=0, description="Standby copies of each state partition on other workers."
+    )
+    recent_items: int = Field(
+        50, ge=1, le=255, description="Last N items kept per user (exclusions, re-encoding)."
+    )
+    top_k: int = Field(10, ge=1, le=255, description="Items per recommendation (<= model's k).")
+    exclude_actions: tuple[str, ...] = Field(
+        ("buy",),
+        description="Recent items with these actions are excluded from recommendations.",
+    )
+    unknown_items: Literal["accept", "reject"] = Field(
+        "accept",
+        description="An item missing from the vocabulary: 'accept' (state still updates "
+        "through the UNK row) or 'reject' (dead letter).",
+    )
+    state_ttl_s: float | None = Field(
+        30 * 86_400.0,
+        gt=0,
+        description="A user whose state was not written for this long is forgotten: the "
+        "state is deleted and tombstoned in the changelog. Unset: kept forever.",
+    )
+    state_ttl_sweep_s: float = Field(
+        300.0, gt=0, description="How often idle states are looked for."
+    )
+    state_ttl_batch: int = Field(
+        10_000, ge=1, description="Most states one sweep expires (the rest wait for the next)."
+    )
+    reemit_on_replay: bool = Field(
+        True,
+        description="Answer an already applied (replayed) event with the user's current "
+        "recommendations, so every event gets at least one.",
+    )
+
+    # --- hot path ----------------------------------------------------------------------------
+    batch_max: int = Field(256, ge=1, description="Most events per micro-batch (one ONNX call).")
+    batch_within_s: float = Field(
+        0.02, gt=0, description="Longest wait for a micro-batch to fill, seconds."
+    )
+    onnx_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0: auto).")
+    onnx_provider: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="ONNX Runtime provider: CUDA when a GPU is present, else CPU."
+    )
+
+    # --- input validation --------------------------------------------------------------------
+    max_payload_bytes: int = Field(4096, ge=64, description="Larger events are dead-lettered.")
+    max_id_length: int = Field(
+        128, ge=1, le=4096, description="Longest user/item/session/event id."
+    )
+    max_event_future_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="Events whose ts is further ahead of the worker's clock are dead-lettered "
+        "(a far-future ts would otherwise pin a user's last_ts and the trainer's window).",
+    )
+    max_event_age_s: float | None = Field(
+        None,
+        gt=0,
+        description="Events whose ts is further in the past are dead-lettered. Unset: any "
+        "past ts is accepted (replays of historical data).",
+    )
+
+    # --- fault injection (tests and `streamrec chaos` only) ---------------------------------
+    fault_kill_after_writing: str | None = Field(
+        None,
+        description="Testing only: SIGKILL the worker right after it writes this user's "
+        "state to the local store and before the changelog record is sent.",
+    )
+
+    # --- serving -----------------------------------------------------------------------------
+    web_host: str = Field("127.0.0.1", description="Worker HTTP bind address.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Worker HTTP port.")
+    log_level: str = Field("WARNING", description="Worker log level.")
+
+    @field_validator("exclude_actions")
+    @classmethod
+    def _known_actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [a for a in value if a.strip().lower() not in DEFAULT_ACTION_NAMES]
+        if unknown:
+            raise ValueError(f"unknown actions {unknown}")
+        return tuple(a.strip().lower() for a in value)
+
+    @property
+    def event_limits(self) -> EventLimits:
+        """The bounds input events are validated against."""
+        return EventLimits(
+            max_payload_bytes=self.max_payload_bytes,
+            max_id_length=self.max_id_length,
+            max_future_s=self.max_event_future_s,
+            max_age_s=self.max_event_age_s,
+        )
+
+    @property
+    def repartition_topic(self) -> str:
+        """Internal topic for events whose partition is not their user's."""
+        return f"{self.app_id}-events-by-user"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit (e.g. CLI flag) overrides on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

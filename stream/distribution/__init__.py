@@ -1,0 +1,1 @@
+"""Model distribution: the signed, compacted models topic, archives, watcher, hot swap."""

@@ -1,0 +1,1 @@
+"""The hot path: user state and its codec, the pure per-batch step, the processor, sends."""

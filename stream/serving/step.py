@@ -1,0 +1,393 @@
+"""The pure per-batch step: (stored states, events, model) -> (new states, recommendations).
+
+Imports neither faust nor Kafka. One micro-batch becomes as few model calls as possible:
+round ``r`` runs the ``r``-th pending event of every user that has one, so a batch of
+distinct users is exactly one call, and several events of one user are applied in order.
+Each user's state is written once per batch (the caller stores ``BatchResult.states``).
+
+Exactly-once application: an event at or below the stored offset of its source partition
+is a replay; it is not applied again, and (when configured) answered with the user's
+current recommendations so that every event still gets at least one. The stored state of
+a user whose events were all replays is returned unchanged in ``BatchResult.states``, so
+the caller writes it (and its changelog record) again: a worker killed after its local
+write and before the changelog acknowledged it repairs the changelog on the replay.
+
+Vocabulary changes: stored states hold item *rows* of the model that wrote them. A new model
+(a promotion, a rollback) may map those rows to other items: a fine-tuned vocabulary appends
+the items it learned, while the serving one may have appended announced items (cold start) in
+another order, and a rollback drops rows. So rows are never reused across versions: a state
+written by another version is re-encoded through external ids (old row -> id -> new row, UNK
+when the new model lacks the id) with the old model's row table, which
+:class:`ServingModel` keeps for the versions it succeeded (``lineage``). We re-encode rather
+than refuse such bundles because refusing would block every promotion after a cold start and
+every rollback, and the ids make the translation exact. A state whose version's table is not
+known (e.g. pruned long ago) keeps no rows at all: its history is dropped and counted
+(``BatchResult.reset``), never mis-mapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from streamrec.models.data.actions import Action
+from streamrec.models.data.vocab import RESERVED, UNK
+from streamrec.stream.records.schemas import InvalidEventError, Reason, Recommendation, StreamEvent
+from streamrec.stream.serving.state import LEGACY_TAG, UserState, topic_tag
+
+
+class StepOutput(Protocol):
+    """What one model call returns (streamrec.export.runtime's StepResult)."""
+
+    @property
+    def states(self) -> npt.NDArray[np.float32]:
+        """New states, (B, S)."""
+
+    @property
+    def top_items(self) -> npt.NDArray[np.int64]:
+        """Best vocabulary rows, (B, K)."""
+
+    @property
+    def top_scores(self) -> npt.NDArray[np.float32]:
+        """Their scores, descending; -inf marks "no item", (B, K)."""
+
+    @property
+    def buy_prob(self) -> npt.NDArray[np.float32]:
+        """Probability that the next action is a buy, (B,)."""
+
+
+class ItemIndex(Protocol):
+    """External item id -> vocabulary row (streamrec.models.data.vocab.Vocabulary)."""
+
+    ids: list[str]
+
+    def index(self, raw: object) -> int:
+        """Row of an item (UNK when unknown)."""
+
+    def __contains__(self, raw: object) -> bool: ...
+
+
+class Scorer(Protocol):
+    """A loaded step model (streamrec.export.runtime's session)."""
+
+    @property
+    def version(self) -> str:
+        """Model version written into states and recommendations."""
+
+    @property
+    def state_size(self) -> int:
+        """Width of a user state."""
+
+    @property
+    def k(self) -> int:
+        """Items returned per row."""
+
+    @property
+    def vocab(self) -> ItemIndex:
+        """External id <-> row."""
+
+    def run(
+        self,
+        items: npt.NDArray[np.int64],  # (B,)
+        actions: npt.NDArray[np.int64],  # (B,)
+        states: npt.NDArray[np.float32],  # (B, S)
+        exclude: npt.NDArray[np.int64],  # (B, E), padded with 0
+    ) -> StepOutput:
+        """One event per row: new states and the top-K excluding ``exclude`` rows."""
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """The step's knobs (taken from Settings by the caller)."""
+
+    top_k: int = 10
+    recent_items: int = 50
+    exclude_actions: frozenset[int] = frozenset({int(Action.BUY)})
+    reemit_on_replay: bool = True
+    reject_unknown_items: bool = False
+    # topic name -> identity tag (streamrec.stream.serving.state.topic_tag with Kafka's topic id);
+    # topics not listed are tagged by name alone
+    topic_tags: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    """What a batch produced: one new state per touched user, outputs, rejects."""
+
+    states: dict[str, UserState] = field(default_factory=dict)
+    recommendations: list[Recommendation] = field(default_factory=list)
+    rejected: list[tuple[StreamEvent, InvalidEventError]] = field(default_factory=list)
+    duplicates: int = 0
+    model_calls: int = 0
+    reset: int = 0  # stored states of an unknown vocabulary: their rows were dropped
+
+
+RowIds = npt.NDArray[np.object_]  # (rows,) external id of each row; "" for reserved rows
+
+
+class ServingModel:
+    """A scorer plus its row -> external id table, built once per loaded model.
+
+    ``lineage`` holds the row tables of earlier versions whose users' states this model can
+    re-encode (see the module docstring).
+    """
+
+    def __init__(self, scorer: Scorer, lineage: Mapping[str, RowIds] | None = None) -> None:
+        self.scorer = scorer
+        self.version = scorer.version
+        ids = scorer.vocab.ids
+        self._ids: RowIds = np.array([""] * RESERVED + list(ids), dtype=object)
+        self.size = len(self._ids)
+        self.lineage: dict[str, RowIds] = dict(lineage or {})
+        self.lineage.pop(self.version, None)
+
+    @property
+    def row_ids(self) -> RowIds:
+        """External id of each row of this model."""
+        return self._ids
+
+    def remember(self, version: str, ids: RowIds) -> None:
+        """Make states written by ``version`` (whose row table is ``ids``) re-encodable."""
+        if version != self.version:
+            self.lineage[version] = ids
+
+    def succeed(self, previous: ServingModel, keep: int) -> None:
+        """Take over from ``previous``: its lineage and its own table, the newest ``keep``."""
+        merged = {**self.lineage, **previous.lineage}
+        merged.pop(previous.version, None)
+        merged[previous.version] = previous.row_ids
+        merged.pop(self.version, None)
+        self.lineage = dict(list(merged.items())[-keep:])
+
+    def translate(self, version: str, rows: npt.NDArray[np.int32]) -> npt.NDArray[np.int32] | None:
+        """Rows of a state written by ``version``, as this model's rows (None: unknown)."""
+        if version == self.version:
+            return rows
+        ids = self.lineage.get(version)
+        if ids is None:
+            return None
+        vocab = self.scorer.vocab
+        n = len(ids)
+        out = [
+            r if r < RESERVED else (vocab.index(ids[r]) if r < n else UNK) for r in rows.tolist()
+        ]
+        return np.asarray(out, dtype=np.int32)
+
+    def items(
+        self, rows: npt.NDArray[np.integer[Any]], scores: npt.NDArray[np.floating[Any]]
+    ) -> tuple[list[str], list[float]]:
+        """External ids and scores of rows; reserved, unassigned and -inf rows are dropped."""
+        keep = (rows >= RESERVED) & (rows < self.size) & np.isfinite(scores)
+        if not keep.all():
+            rows, scores = rows[keep], scores[keep]
+        return list(self._ids[rows]), scores.astype(np.float64).tolist()
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One user's work in this batch."""
+
+    user_id: str
+    base: UserState | None
+    recent: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
+    recent_actions: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
+    items: list[int] = field(default_factory=list)
+    actions: list[int] = field(default_factory=list)
+    events: list[StreamEvent | None] = field(default_factory=list)  # None: re-encode step
+    applied: dict[tuple[int, int], int] = field(default_factory=dict)  # new offsets by source
+    excluded: set[int] = field(default_factory=set)
+    top: npt.NDArray[np.int64] | None = None
+    scores: npt.NDArray[np.float32] | None = None
+    buy: float = 0.0
+
+
+def _replay_recommendation(
+    model: ServingModel, st: UserState, ev: StreamEvent, now: float
+) -> Recommendation:
+    rows = model.translate(st.model_version, st.top_items)
+    item_ids: list[str] = []
+    scores: list[float] = []
+    if rows is not None:
+        item_ids, scores = model.items(rows, st.top_scores)
+    return Recommendation(
+        user_id=ev.user_id,
+        item_ids=item_ids,
+        scores=scores,
+        buy_probability=st.buy_prob,
+        model_version=st.model_version,
+        event_ts=ev.ts,
+        emitted_ts=now,
+        source=ev.source,
+        event_count=st.event_count,
+        event_id=ev.event_id,
+        replayed=True,
+    )
+
+
+def _plan(
+    states: Mapping[str, UserState | None],
+    events: Iterable[StreamEvent],
+    model: ServingModel,
+    config: StepConfig,
+    result: BatchResult,
+    now: float,
+) -> dict[str, _Pending]:
+    """Group new events per user (in order), skipping replays and rejected items."""
+    vocab = model.scorer.vocab
+    pending: dict[str, _Pending] = {}
+    seen: dict[tuple[str, int, int], int] = {}  # (user, tag, partition) -> last offset here
+    replayed: set[str] = set()
+    tags = dict(config.topic_tags)
+    for ev in events:
+        user, src = ev.user_id, ev.source
+        tag = tags.get(src.topic)
+        if tag is None:
+            tag = tags[src.topic] = topic_tag(src.topic)
+        st = states.get(user)
+        last = seen.get((user, tag, src.partition))
+        if (last is not None and src.offset <= last) or (
+            st is not None and st.is_applied(tag, src.partition, src.offset)
+        ):
+            result.duplicates += 1
+            if st is not None:
+                replayed.add(user)
+                if config.reemit_on_replay:
+                    result.recommendations.append(_replay_recommendation(model, st, ev, now))
+            continue
+        if config.reject_unknown_items and ev.item_id not in vocab:
+            err = InvalidEventError(Reason.UNKNOWN_ITEM, f"item {ev.item_id!r} not in vocabulary")
+            result.rejected.append((ev, err))
+            continue
+        seen[(user, tag, src.partition)] = src.offset
+        p = pending.get(user)
+        if p is None:
+            p = pending[user] = _Pending(user, st)
+            if st is not None:
+                rows = model.translate(st.model_version, st.recent_items)
+                if rows is None:
+                    result.reset += 1  # rows of an unknown vocabulary: dropped, not mis-mapped
+                else:
+                    p.recent, p.recent_actions = rows, st.recent_actions
+                recent = zip(p.recent.tolist(), p.recent_actions.tolist(), strict=True)
+                ex = config.exclude_actions
+                p.excluded.update(i for i, a in recent if a in ex)
+                if st.model_version != model.version:
+                    # State made by another model: rebuild it from the recent items.
+                    p.items.extend(p.recent.tolist())
+                    p.actions.extend(p.recent_actions.tolist())
+                    p.events.extend([None] * len(p.recent))
+        p.items.append(vocab.index(ev.item_id))
+        p.actions.append(int(ev.action))
+        p.events.append(ev)
+        p.applied[(tag, src.partition)] = src.offset
+    for user in replayed - pending.keys():
+        # Written again as it is: the local store may hold it while its changelog record
+        # never reached the broker (killed in between); the replay is what repairs that.
+        result.states[user] = states[user]  # type: ignore[assignment]
+    return pending
+
+
+def step_batch(
+    states: Mapping[str, UserState | None],
+    events: Sequence[StreamEvent],
+    model: ServingModel,
+    config: StepConfig,
+    now: float,
+) -> BatchResult:
+    """Apply a micro-batch of events; return new states (one per user) and recommendations."""
+    result = BatchResult()
+    pending = _plan(states, events, model, config, result, now)
+    if not pending:
+        return result
+    users = list(pending.values())
+    scorer = model.scorer
+    work = np.zeros((len(users), scorer.state_size), dtype=np.float32)  # (U, S)
+    for i, p in enumerate(users):
+        if p.base is not None and p.base.model_version == model.version:
+            work[i] = p.base.state
+    k = min(config.top_k, scorer.k)
+    ex_actions = config.exclude_actions
+    rounds = max(len(p.items) for p in users)
+    for r in range(rounds):
+        rows = [i for i, p in enumerate(users) if len(p.items) > r]
+        batch = [users[i] for i in rows]
+        items = np.fromiter((p.items[r] for p in batch), dtype=np.int64, count=len(batch))
+        actions = np.fromiter((p.actions[r] for p in batch), dtype=np.int64, count=len(batch))
+        for p in batch:
+            if p.actions[r] in ex_actions:
+                p.excluded.add(p.items[r])
+        width = max(1, max(len(p.excluded) for p in batch))
+        exclude = np.zeros((len(batch), width), dtype=np.int64)  # (B, E), 0 = padding
+        for j, p in enumerate(batch):
+            if p.excluded:
+                exclude[j, : len(p.excluded)] = list(p.excluded)
+        idx = np.asarray(rows)
+        out = scorer.run(items, actions, work[idx], exclude)
+        result.model_calls += 1
+        work[idx] = out.states
+        top_items = out.top_items[:, :k]
+        top_scores = out.top_scores[:, :k]
+        buy = out.buy_prob.tolist()
+        for j, p in enumerate(batch):
+            ev = p.events[r]
+            if ev is None:
+                continue
+            p.top, p.scores, p.buy = top_items[j], top_scores[j], buy[j]
+            base_count = p.base.event_count if p.base is not None else 0
+            applied = sum(1 for e in p.events[: r + 1] if e is not None)
+            item_ids, scores = model.items(p.top, p.scores)
+            result.recommendations.append(
+                Recommendation(
+                    user_id=p.user_id,
+                    item_ids=item_ids,
+                    scores=scores,
+                    buy_probability=p.buy,
+                    model_version=model.version,
+                    event_ts=ev.ts,
+                    emitted_ts=now,
+                    source=ev.source,
+                    event_count=base_count + applied,
+                    event_id=ev.event_id,
+                )
+            )
+    for i, p in enumerate(users):
+        result.states[p.user_id] = _new_state(p, work[i], model.version, config.recent_items, now)
+    return result
+
+
+def _new_state(
+    p: _Pending, state: npt.NDArray[np.float32], version: str, keep: int, now: float
+) -> UserState:
+    """The user's state after this batch (recent items, offsets and count carried over)."""
+    new = [e for e in p.events if e is not None]
+    base = p.base
+    offsets = dict(base.offsets) if base is not None else {}
+    for (tag, partition), offset in p.applied.items():
+        offsets[(tag, partition)] = offset
+        offsets.pop((LEGACY_TAG, partition), None)  # superseded by the tagged entry
+    n_new = len(new)
+    if base is not None:
+        recent = np.concatenate([p.recent, np.asarray(p.items[-n_new:], np.int32)])
+        acts = np.concatenate([p.recent_actions, np.asarray(p.actions[-n_new:], np.uint8)])
+    else:
+        recent = np.asarray(p.items, np.int32)
+        acts = np.asarray(p.actions, np.uint8)
+    top = p.top if p.top is not None else np.zeros(0, np.int64)
+    scores = p.scores if p.scores is not None else np.zeros(0, np.float32)
+    return UserState(
+        state=state.astype(np.float16),
+        model_version=version,
+        event_count=(base.event_count if base is not None else 0) + n_new,
+        last_ts=max([base.last_ts if base is not None else 0.0, *(e.ts for e in new)]),
+        offsets=offsets,
+        recent_items=recent[-keep:].astype(np.int32),
+        recent_actions=acts[-keep:].astype(np.uint8),
+        top_items=top.astype(np.int32),
+        top_scores=scores.astype(np.float16),
+        buy_prob=float(p.buy),
+        updated=now,
+    )

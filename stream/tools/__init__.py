@@ -1,0 +1,1 @@
+"""Tools around a deployment: publish and follow, demo, stream benchmark, chaos harness."""

@@ -1,0 +1,349 @@
+"""`streamrec bench stream`: one worker process, the real broker, real (or generated) events.
+
+Phases, all in one run so the figures are comparable:
+
+1. **Pure step**: the bundle's ONNX step and the pure batch step on real events in this
+   process, one thread, at the worker's batch size (events/s).
+2. **Sustained**: the whole replay is published first, then a worker drains the backlog;
+   events/s is read from the worker's own counters (no consumer competes for the CPU).
+3. **Latency**: a fresh stream at half the sustained rate; a consumer measures publish ->
+   recommendation received, per event (p50/p99).
+
+Also reported: the worker's RSS, bytes per user state, and where the worker's time goes
+(its step / batch histograms against wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from streamrec.stream.config.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def taobao_payloads(path: Path, limit: int = 0) -> list[tuple[str, str, str, float]]:
+    """(user, item, action, ts) rows of the Taobao UserBehavior CSV (no header)."""
+    rows = []
+    with path.open() as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split(",")
+            if len(parts) != 5:
+                continue
+            rows.append((parts[0], parts[1], parts[3], float(parts[4])))
+            if limit and len(rows) >= limit:
+                break
+    return rows
+
+
+def generated_payloads(n: int) -> list[tuple[str, str, str, float]]:
+    """(user, item, action, ts) rows from streamrec.models.data.synthetic (50k-item catalog)."""
+    from streamrec.models.data.synthetic import generate_events
+
+    events = generate_events(n_users=20_000, n_items=50_000, n_events=n, seed=1)
+    return [(e.user_id, e.item_id, e.action.name.lower(), e.ts) for e in events]
+
+
+def build_bundle(rows: list[tuple[str, str, str, float]], out: Path) -> Path:
+    """An untrained (seeded) GRU over the replay's items: same compute as a trained one."""
+    import torch
+
+    from streamrec.export.onnx_export import export_checkpoint
+    from streamrec.models.data.vocab import Vocabulary
+    from streamrec.models.nets.checkpoint import Checkpoint
+    from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
+
+    torch.manual_seed(0)
+    vocab = Vocabulary.build(r[1] for r in rows)
+    model = RecurrentRecommender(RecurrentConfig(num_items=vocab.capacity))
+    export_checkpoint(Checkpoint(model.config, model.state_dict(), vocab), out, k=10)
+    return out
+
+
+def pure_step_rate(
+    bundle: Path, rows: list[tuple[str, str, str, float]], batch: int
+) -> dict[str, float]:
+    """Events/s of the raw ONNX call and of the pure batch step, one thread."""
+    from streamrec.export.runtime import StepSession
+    from streamrec.models.data.actions import parse_action
+    from streamrec.stream.records.schemas import Source, StreamEvent
+    from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
+
+    session = StepSession.open(bundle, provider="cpu", threads=1, spin=False)
+    model = ServingModel(session)
+    events = [
+        StreamEvent(u, i, parse_action(a), ts, Source("bench", 0, n))
+        for n, (u, i, a, ts) in enumerate(rows[: batch * 20])
+    ]
+    items = np.array([session.vocab.index(e.item_id) for e in events[:batch]], np.int64)
+    actions = np.ones(batch, np.int64)
+    states = np.zeros((batch, session.state_size), np.float32)
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 3.0:
+        session.run(items, actions, states, np.zeros((batch, 1), np.int64))
+        n += batch
+    onnx_rate = n / (time.perf_counter() - t0)
+    cfg = StepConfig()
+    t0, n, k = time.perf_counter(), 0, 0
+    while time.perf_counter() - t0 < 3.0:
+        chunk = events[(k % 20) * batch : (k % 20 + 1) * batch]
+        step_batch({}, chunk, model, cfg, time.time())
+        n += len(chunk)
+        k += 1
+    return {"onnx_step_eps": onnx_rate, "pure_step_eps": n / (time.perf_counter() - t0)}
+
+
+def _payload(row: tuple[str, str, str, float], event_id: str) -> tuple[bytes, bytes]:
+    u, i, a, ts = row
+    return u.encode(), orjson.dumps(
+        {"user_id": u, "item_id": i, "action": a, "ts": ts, "event_id": event_id}
+    )
+
+
+def _metric(port: int, name: str) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        body = resp.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
+def _ready(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _e2e_buckets(port: int) -> dict[float, float]:
+    """The worker's end-to-end histogram, cumulative count per upper bound (seconds)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        body = resp.read().decode()
+    out = {}
+    for line in body.splitlines():
+        if line.startswith("streamrec_end_to_end_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """Upper bound (ms) of the bucket holding quantile ``q`` of the observations in between."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if total and count >= q * total:
+            return bound * 1000
+    return float("nan")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_count(port: int, target: float, timeout: float) -> float:
+    """Poll the worker's recommendation counter until ``target``; return when reached."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _metric(port, "streamrec_recommendations_total") >= target:
+            return time.perf_counter()
+        # Each poll renders the worker's whole exposition (~3 ms of its CPU): not 5 per second.
+        time.sleep(0.5)
+    raise TimeoutError(f"worker did not reach {target} recommendations in {timeout}s")
+
+
+def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """All phases; returns the figures (see the module docstring)."""
+    from streamrec.stream.tools.clients import follow, publish
+
+    work = Path(tempfile.mkdtemp(prefix="streamrec-bench-"))
+    if args.generated or not args.data.exists():
+        rows = generated_payloads(args.events or 100_000)
+        source = "generated (streamrec.models.data.synthetic, 50k items)"
+    else:
+        rows = taobao_payloads(args.data, args.events)
+        source = f"{args.data.name} ({len(rows)} events)"
+    bundle = args.bundle or build_bundle(rows, work / "bundle")
+    pure = pure_step_rate(bundle, rows, settings.batch_max)
+
+    app = f"bench-{uuid.uuid4().hex[:8]}"
+    bench = settings.model_copy(
+        update={
+            "app_id": app,
+            "events_topic": f"{app}-events",
+            "recommendations_topic": f"{app}-recs",
+            "dead_letter_topic": f"{app}-dead",
+            "data_dir": work / "state",
+            "bundle": bundle,
+        }
+    )
+    env = dict(os.environ)
+    for field in ("app_id", "events_topic", "recommendations_topic", "dead_letter_topic"):
+        env[f"STREAMREC_{field.upper()}"] = str(getattr(bench, field))
+    env.update(
+        STREAMREC_DATA_DIR=str(bench.data_dir),
+        STREAMREC_BUNDLE=str(bundle),
+        STREAMREC_BOOTSTRAP=bench.bootstrap,
+        STREAMREC_WEB_PORT=str(bench.web_port),
+    )
+    from streamrec.stream.config.topics import ensure_topics
+
+    ensure_topics(bench)
+    # Phase 2 input first: the whole replay waits in the topic before the worker starts.
+    n = len(rows)
+    publish(bench, (_payload(r, f"s{k}") for k, r in enumerate(rows)), total=n, progress=False)
+    cmd = [sys.executable, "-m", "streamrec.stream.cli", "worker"]
+    if args.profile:
+        cmd = [sys.executable, "-m", "streamrec.stream.cli.profile", str(args.profile)]
+    worker = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not _ready(bench.web_port):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("bench worker did not start")
+            time.sleep(0.3)
+        # Sustained rate: from 10% to 100% of the backlog (start-up excluded).
+        t_first = _wait_count(bench.web_port, 0.1 * n, 600)
+        cpu0 = _cpu_s(worker.pid)
+        step0 = _metric(bench.web_port, "streamrec_step_seconds_sum")
+        batch0 = _metric(bench.web_port, "streamrec_batch_seconds_sum")
+        t_last = _wait_count(bench.web_port, n, 900)
+        cpu = _cpu_s(worker.pid) - cpu0
+        wall = t_last - t_first
+        sustained = 0.9 * n / wall
+        step_s = _metric(bench.web_port, "streamrec_step_seconds_sum") - step0
+        batch_s = _metric(bench.web_port, "streamrec_batch_seconds_sum") - batch0
+        batches = _metric(bench.web_port, "streamrec_batch_size_count")
+        rss_drain = _rss_mb(worker.pid)
+
+        # Latency at half the sustained rate, measured by a consumer in this process.
+        rate = sustained / 2
+        m = min(n, int(rate * args.latency_seconds))
+        sent: dict[str, float] = {}
+        latencies: list[float] = []
+        done = threading.Event()
+
+        def consume() -> None:
+            for rec in follow(bench, bench.recommendations_topic, idle_timeout_s=10):
+                got = time.time()
+                t = sent.get(rec.get("event_id") or "")
+                if t is not None:
+                    latencies.append(got - t)
+                if len(latencies) >= m or done.is_set():
+                    return
+
+        consumer = threading.Thread(target=consume, daemon=True)
+        consumer.start()
+        time.sleep(2.0)  # let the consumer find its partitions and the end offsets
+
+        def stamped() -> Any:
+            for k, r in enumerate(rows[:m]):
+                eid = f"l{k}"
+                sent[eid] = time.time()
+                yield _payload(r, eid)
+
+        e2e0 = _e2e_buckets(bench.web_port)
+        publish(bench, stamped(), rate=rate, total=m, progress=False)
+        consumer.join(60)
+        done.set()
+        e2e1 = _e2e_buckets(bench.web_port)
+        lat = np.array(latencies) * 1000
+        state_bytes = _state_bytes(bench.web_port, rows[:200])
+        rss = _rss_mb(worker.pid)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    return {
+        "source": source,
+        "events": n,
+        "model": str(bundle),
+        "batch_max": bench.batch_max,
+        "sustained_eps": round(sustained, 1),
+        "onnx_step_eps": round(pure["onnx_step_eps"], 1),
+        "pure_step_eps": round(pure["pure_step_eps"], 1),
+        "ratio_e2e_to_onnx_step": round(sustained / pure["onnx_step_eps"], 3),
+        "ratio_e2e_to_pure_step": round(sustained / pure["pure_step_eps"], 3),
+        "latency_rate_eps": round(rate, 1),
+        "latency_samples": len(latencies),
+        "latency_p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
+        "latency_p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
+        # The worker's own view (input message timestamp -> recommendation handed to the
+        # producer), as histogram bucket bounds: tells worker delay from the bench's own.
+        "worker_e2e_p50_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.5),
+        "worker_e2e_p99_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.99),
+        "worker_rss_mb": round(max(rss, rss_drain), 1),
+        "state_bytes_per_user": state_bytes,
+        "time_split": {
+            "wall_s": round(wall, 2),
+            "step_s": round(step_s, 2),
+            "batch_handling_s": round(batch_s, 2),
+            "step_share": round(step_s / wall, 3),
+            "batch_other_share": round((batch_s - step_s) / wall, 3),
+            "outside_batches_share": round(1 - batch_s / wall, 3),
+            "mean_batch": round(n / max(batches, 1), 1),
+            # On a shared machine the CPU the worker got is the figure to compare runs by.
+            "worker_cpu_s": round(cpu, 2),
+            "worker_cpu_share": round(cpu / wall, 3),
+            "worker_cpu_ms_per_event": round(1000 * cpu / (0.9 * n), 3),
+            "load_avg_1m": os.getloadavg()[0],
+        },
+    }
+
+
+def _state_bytes(port: int, rows: list[tuple[str, str, str, float]]) -> float:
+    import urllib.request
+
+    sizes = []
+    for u in {r[0] for r in rows}:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/users/{u}/recommendations", timeout=5
+            ) as resp:
+                sizes.append(orjson.loads(resp.read())["state_bytes"])
+        except OSError:
+            continue
+    return round(float(np.mean(sizes)), 1) if sizes else float("nan")
+
+
+def run_bench_cli(args: argparse.Namespace) -> int:
+    """Entry point of `streamrec bench stream`."""
+    settings = load_settings()
+    result = run_bench(settings, args)
+    if args.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for key, value in result.items():
+            print(f"{key:28s} {value}")
+    return 0

@@ -1,0 +1,1 @@
+"""The online trainer: the replay window and the fine-tune, gate and promote loop."""

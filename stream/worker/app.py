@@ -1,0 +1,127 @@
+"""The Faust app: topics, the user-state table, the agents and the HTTP views, wired from settings.
+
+``create_app(settings, model, partitions)`` builds everything and registers nothing at
+import time, so tests build apps against their own broker, topics and app ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import faust
+from faust.types import EventT, StreamT, TableT, TopicT
+
+from streamrec.stream.config.settings import Settings
+from streamrec.stream.serving.expiry import sweep_idle_states
+from streamrec.stream.serving.metrics import Metrics
+from streamrec.stream.serving.outbox import Health, Outbox
+from streamrec.stream.serving.processor import BatchProcessor
+from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.transport.batching import consume_batches
+from streamrec.stream.transport.delivery import StreamrecApp
+from streamrec.stream.worker.web import is_ready, register_views
+
+
+@dataclass
+class StreamApp:
+    """The app with the parts tests and the CLI reach into."""
+
+    app: faust.App
+    table: TableT[bytes, bytes]
+    events: TopicT
+    repartitioned: TopicT
+    processor: BatchProcessor
+    metrics: Metrics
+    health: Health
+
+
+def _raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+def create_app(
+    settings: Settings, model: ServingModel, partitions: int, events_topic_id: str = ""
+) -> StreamApp:
+    """Build the worker's Faust app.
+
+    ``partitions``: the events topic's partition count; ``events_topic_id``: its Kafka topic
+    id, part of the identity under which each user's applied offsets are stored.
+    """
+    app = StreamrecApp(
+        settings.app_id,
+        broker=[f"kafka://{b.strip()}" for b in settings.bootstrap.split(",")],
+        store="rocksdb://",
+        datadir=str(settings.data_dir / settings.app_id),
+        topic_partitions=partitions,
+        topic_replication_factor=settings.replication,
+        table_standby_replicas=settings.standby_replicas,
+        broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        producer_linger=settings.producer_linger_ms / 1000.0,
+        producer_max_batch_size=settings.producer_batch_bytes,
+        producer_acks=-1,
+        producer_request_timeout=settings.send_timeout_s,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        autodiscover=False,
+        stream_buffer_maxsize=max(4096, 2 * settings.batch_max),
+    )
+    events = _raw_topic(app, settings.events_topic, partitions)
+    repartitioned = _raw_topic(app, settings.repartition_topic, partitions)
+    table: TableT[bytes, bytes] = app.Table(
+        settings.table_name,
+        default=None,
+        key_type=bytes,  # bytes types select Faust's "raw" codecs
+        value_type=bytes,
+        partitions=partitions,
+        help="Per-user recurrent state (streamrec.stream.serving.state encoding).",
+    )
+    metrics = Metrics()
+    health = Health()
+    outbox = Outbox(metrics, health)
+    processor = BatchProcessor(
+        app, settings, model, table, partitions, metrics, outbox, events_topic_id
+    )
+
+    # Events (not values): each comes with its message (topic, partition, offset).
+    async def direct(stream: StreamT[bytes]) -> None:
+        async def handle(batch: Sequence[EventT[bytes]]) -> asyncio.Future[None] | None:
+            return await processor.handle(batch, repartitioned=False)
+
+        await consume_batches(stream, handle, settings.batch_max, settings.batch_within_s)
+
+    async def by_user(stream: StreamT[bytes]) -> None:
+        async def handle(batch: Sequence[EventT[bytes]]) -> asyncio.Future[None] | None:
+            return await processor.handle(batch, repartitioned=True)
+
+        await consume_batches(stream, handle, settings.batch_max, settings.batch_within_s)
+
+    if settings.state_ttl_s is not None:
+        ttl_s = settings.state_ttl_s
+
+        async def expire_idle() -> None:
+            if is_ready(app):
+                writer = processor.writer
+                await sweep_idle_states(writer, outbox, metrics, ttl_s, settings.state_ttl_batch)
+
+        app.timer(settings.state_ttl_sweep_s, name="expire-idle-states")(expire_idle)
+
+    app.agent(events, name="apply-events")(direct)
+    app.agent(repartitioned, name="apply-repartitioned")(by_user)
+    register_views(app, table, processor, metrics, health)
+    return StreamApp(app, table, events, repartitioned, processor, metrics, health)

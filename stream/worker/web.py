@@ -1,0 +1,90 @@
+"""The worker's HTTP views: recommendations from state, health, readiness, metrics.
+
+A user's recommendations are answered by the worker that owns the user's table partition;
+Faust's table routing forwards the request there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import faust
+from faust.types import TableT
+from faust.web import Request, Response, View
+
+from streamrec.stream.serving.metrics import Metrics
+from streamrec.stream.serving.outbox import Health
+from streamrec.stream.serving.state import StateDecodeError, decode_state
+
+if TYPE_CHECKING:
+    from streamrec.stream.serving.processor import BatchProcessor
+
+PROMETHEUS_TYPE = "text/plain; version=0.0.4"
+
+
+def is_ready(app: faust.App) -> bool:
+    """True when partitions are assigned and table recovery is done."""
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    return bool(not app.rebalancing and not recovery.in_recovery and recovery.completed.is_set())
+
+
+def register_views(
+    app: faust.App,
+    table: TableT[bytes, bytes],
+    processor: BatchProcessor,
+    metrics: Metrics,
+    health: Health,
+) -> None:
+    """Add the views to ``app``'s web server."""
+
+    @app.page("/users/{user_id}/recommendations")
+    class UserRecommendations(View):
+        """GET a user's latest top-K, answered by the worker that owns the user's state."""
+
+        @app.table_route(table=table, match_info="user_id")  # type: ignore[arg-type]
+        async def get(self, request: Request, user_id: str) -> Response:
+            raw = table.get(user_id.encode())
+            if raw is None:
+                return self.json({"user_id": user_id, "error": "unknown user"}, status=404)
+            try:
+                st = decode_state(raw)
+            except StateDecodeError as exc:
+                return self.json({"user_id": user_id, "error": str(exc)}, status=500)
+            item_ids, scores = processor.model.items(st.top_items, st.top_scores)
+            body: dict[str, Any] = {
+                "user_id": user_id,
+                "items": [
+                    {"item_id": i, "score": s} for i, s in zip(item_ids, scores, strict=True)
+                ],
+                "buy_probability": st.buy_prob,
+                "model_version": st.model_version,
+                "event_count": st.event_count,
+                "last_event_ts": st.last_ts,
+                "state_bytes": len(raw),
+            }
+            return self.json(body)
+
+    @app.page("/health")
+    class Health(View):
+        """Liveness: the event loop answers and no record was lost (else 503 and why)."""
+
+        async def get(self, request: Request) -> Response:
+            if health.ok:
+                return self.json({"status": "ok"})
+            return self.json({"status": "failed", "error": health.fatal}, status=503)
+
+    @app.page("/ready")
+    class Ready(View):
+        """Readiness: partitions assigned, state recovered, model loaded."""
+
+        async def get(self, request: Request) -> Response:
+            ready = is_ready(app)
+            body = {"ready": ready, "model_version": processor.model.version}
+            return self.json(body, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class PrometheusMetrics(View):
+        """Prometheus exposition."""
+
+        async def get(self, request: Request) -> Response:
+            return self.bytes(metrics.exposition(), content_type=PROMETHEUS_TYPE)
