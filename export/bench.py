@@ -20,9 +20,9 @@ import torch
 
 from streamrec.export import parity
 from streamrec.export.onnx_export import export_step
-from streamrec.export.runtime import GraphRunner, Provider, cpu_threads, create_session
 from streamrec.export.spec import STEP_INPUTS, STEP_OUTPUTS
 from streamrec.export.step_graph import reference_step
+from streamrec.models.inference import GraphRunner, Provider, cpu_threads, create_session
 from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender, score_mask
 
 log = logging.getLogger(__name__)

@@ -141,7 +141,7 @@ def verify_encode(
     encode_onnx: bytes, model: RecurrentRecommender, atol: float, seed: int = 0
 ) -> dict[str, float]:
     """Max |ORT - torch| of the final state over random histories at several batch sizes."""
-    from streamrec.export.runtime import create_session
+    from streamrec.models.inference import create_session
 
     session = create_session(encode_onnx, provider="cpu")
     c = model.config

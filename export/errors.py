@@ -1,6 +1,12 @@
-"""Exceptions raised by export/: one root so callers can catch every bundle or session fault."""
+"""Exceptions raised by export/: one root for bundle and verification faults.
+
+:class:`SessionError` (a session cannot be made as asked) comes from the layer below and is
+not an :class:`ExportError`: catch both where a bundle is loaded.
+"""
 
 from __future__ import annotations
+
+from streamrec.models.inference import SessionError as _SessionError
 
 
 class ExportError(RuntimeError):
@@ -27,5 +33,5 @@ class VerificationError(ExportError):
     """ONNX Runtime disagrees with torch beyond the stated tolerances; nothing is written."""
 
 
-class SessionError(ExportError):
-    """An inference session cannot be created as asked (e.g. CUDA requested but not usable)."""
+# Raised where sessions are made (below export, so the text encoder can use it too).
+SessionError = _SessionError

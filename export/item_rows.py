@@ -20,8 +20,9 @@ from onnx import numpy_helper
 
 from streamrec.export.bundle import Bundle
 from streamrec.export.errors import SessionError
-from streamrec.export.runtime import Provider, StepResult, StepRunner, StepSession, provider_of
+from streamrec.export.runtime import StepResult, StepRunner, StepSession
 from streamrec.models.data.vocab import RESERVED, Vocabulary
+from streamrec.models.inference import Provider, provider_of
 
 log = logging.getLogger(__name__)
 

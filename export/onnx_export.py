@@ -25,9 +25,9 @@ from streamrec.export.bundle import TEXT_SIDE_FILE, Bundle, sha256_bytes, utc_no
 from streamrec.export.encode_graph import build_encode, verify_encode
 from streamrec.export.errors import ExportError, VerificationError
 from streamrec.export.parity import ParityReport, StepInputs
-from streamrec.export.runtime import create_session
 from streamrec.export.step_graph import StepGraph, reference_step
 from streamrec.export.variants import build_variants
+from streamrec.models.inference import create_session
 from streamrec.models.nets.checkpoint import Checkpoint
 from streamrec.models.nets.gru import RecurrentRecommender, score_mask
 

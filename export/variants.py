@@ -26,7 +26,7 @@ from onnx import numpy_helper
 from streamrec.export import spec
 from streamrec.export.errors import SessionError
 from streamrec.export.parity import StepInputs
-from streamrec.export.runtime import GraphRunner, Provider, create_session, gpu_present
+from streamrec.models.inference import GraphRunner, Provider, create_session, gpu_present
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ import pytest
 
 from streamrec.export import spec
 from streamrec.export.errors import SessionError
-from streamrec.export.runtime import CPU, StepSession, create_session, gpu_present
+from streamrec.export.runtime import StepSession
+from streamrec.models.inference import CPU, create_session, gpu_present
 from tests import export_helpers as fx
 
 pytestmark = pytest.mark.unit
@@ -22,7 +23,7 @@ checkpoint = fx.checkpoint
 def test_cpu_only_machine_runs_on_cpu_and_says_so(
     bundle_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="streamrec.export.runtime"):
+    with caplog.at_level(logging.INFO, logger="streamrec.models.inference"):
         session = StepSession.open(bundle_dir)  # provider="auto"
     assert session.provider == CPU
     assert session.session.get_providers() == [CPU]

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
-from streamrec.export.runtime import GraphRunner, create_session
+from streamrec.models.inference import GraphRunner, create_session
 
 log = logging.getLogger(__name__)
 

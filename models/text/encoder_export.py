@@ -21,7 +21,10 @@ from typing import Any, Final
 import numpy as np
 import orjson
 
-from streamrec.export.errors import VerificationError
+
+class EncoderVerificationError(RuntimeError):
+    """The exported encoder disagrees with torch beyond the tolerance; nothing is kept."""
+
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +157,9 @@ def verify_text_encoder(directory: Path, module: Any) -> dict[str, Any]:
         worst = max(worst, float(np.abs(ref - got).max()))
     report = {"max_abs_diff": worst, "atol": ATOL, "batches": list(batches), "dim": encoder.dim}
     if worst > ATOL:
-        raise VerificationError(f"text encoder: ONNX Runtime differs from torch by {worst:.2e}")
+        raise EncoderVerificationError(
+            f"text encoder: ONNX Runtime differs from torch by {worst:.2e}"
+        )
     return report
 
 

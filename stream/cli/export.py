@@ -112,7 +112,7 @@ def _known_share(sequences: list[Any]) -> float:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from streamrec.export.errors import ExportError
+    from streamrec.export.errors import ExportError, SessionError
     from streamrec.export.onnx_export import export_checkpoint
     from streamrec.export.realdata import load_sequences, real_step_inputs
     from streamrec.models.nets.checkpoint import Checkpoint, CheckpointError
@@ -146,7 +146,7 @@ def _export(args: argparse.Namespace) -> int:
             encode=not args.no_encode,
             overwrite=args.overwrite,
         )
-    except (ExportError, CheckpointError, OSError) as exc:
+    except (ExportError, SessionError, CheckpointError, OSError) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
     m = bundle.manifest
@@ -167,7 +167,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from streamrec.export.bundle import load_bundle
-    from streamrec.export.errors import ExportError
+    from streamrec.export.errors import ExportError, SessionError
 
     try:
         bundle = load_bundle(args.path)
@@ -183,7 +183,7 @@ def _verify(args: argparse.Namespace) -> int:
                 f"step runs on {session.provider}: top-{session.k} {out.top_items[0][:5]}..., "
                 f"buy_prob {out.buy_prob[0]:.3f}"
             )
-    except ExportError as exc:
+    except (ExportError, SessionError) as exc:
         print(f"{args.path}: REFUSED: {exc}", file=sys.stderr)
         return 1
     return 0

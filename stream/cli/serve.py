@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     from streamrec.stream.config.topics import TopicError
-    from streamrec.stream.worker.run import WorkerConfigError, run_worker
+    from streamrec.stream.worker.run import run_worker
+    from streamrec.stream.worker.serve import WorkerConfigError
 
     settings = _settings(args, "bundle", "data_dir", "web_port", "partitions")
     try:
@@ -124,21 +125,10 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_recommendation(rec: dict[str, Any]) -> str:
-    """One line per recommendation for people."""
-    items = " ".join(str(i["item_id"]) for i in rec.get("items", [])[:10])
-    src = rec.get("source", {})
-    return (
-        f"user={rec.get('user_id')} n={rec.get('event_count')} "
-        f"buy={rec.get('buy_probability', 0.0):.2f} model={rec.get('model_version')} "
-        f"@{src.get('partition')}:{src.get('offset')} -> {items}"
-    )
-
-
 def _subscribe(args: argparse.Namespace) -> int:
     import orjson
 
-    from streamrec.stream.tools.clients import follow
+    from streamrec.stream.tools.clients import follow, format_recommendation
 
     settings = _settings(args)
     seen = 0

@@ -7,14 +7,25 @@ environment anywhere else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrec.models.data.actions import DEFAULT_ACTION_NAMES
-from streamrec.stream.distribution.trust import SigningKey
 from streamrec.stream.records.schemas import EventLimits
+
+MIN_KEY_CHARS = 16
+
+
+def _check_signing_key(key: SecretStr) -> SecretStr:
+    if len(key.get_secret_value()) < MIN_KEY_CHARS:
+        raise ValueError(f"models signing key must be at least {MIN_KEY_CHARS} characters")
+    return key
+
+
+SigningKey = Annotated[SecretStr, AfterValidator(_check_signing_key)]
+"""A settings field type: a secret of at least :data:`MIN_KEY_CHARS` characters."""
 
 
 class Settings(BaseSettings):

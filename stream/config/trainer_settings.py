@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streamrec.stream.distribution.trust import SigningKey
+from streamrec.stream.config.settings import SigningKey
 
 
 class TrainerSettings(BaseSettings):

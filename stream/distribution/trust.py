@@ -20,16 +20,15 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Protocol
 
 import orjson
-from pydantic import AfterValidator, SecretStr
+from pydantic import SecretStr
 
 log = logging.getLogger(__name__)
 
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SIGNATURE_SCHEME = "hmac-sha256"
-MIN_KEY_CHARS = 16
 
 
 class DistributionError(RuntimeError):
@@ -92,16 +91,6 @@ class TrustConfig:
             keep_versions=settings.models_keep_versions,
             max_archive_bytes=settings.models_max_archive_bytes,
         )
-
-
-def _check_signing_key(key: SecretStr) -> SecretStr:
-    if len(key.get_secret_value()) < MIN_KEY_CHARS:
-        raise ValueError(f"models signing key must be at least {MIN_KEY_CHARS} characters")
-    return key
-
-
-SigningKey = Annotated[SecretStr, AfterValidator(_check_signing_key)]
-"""A settings field type: a secret of at least :data:`MIN_KEY_CHARS` characters."""
 
 
 def canonical(kind: str, topic_key: bytes, fields: dict[str, object]) -> bytes:

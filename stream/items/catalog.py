@@ -81,7 +81,7 @@ class ItemCatalog:
 
     async def cover(self) -> None:
         """Add rows for the stored items the serving model does not know (one pass)."""
-        from streamrec.export.errors import ExportError
+        from streamrec.export.errors import ExportError, SessionError
         from streamrec.models.data.vocab import VocabularyFullError
 
         assert self.rows is not None
@@ -93,7 +93,7 @@ class ItemCatalog:
             loop = asyncio.get_running_loop()
             try:
                 new = await loop.run_in_executor(None, self.rows.add, base, todo)
-            except (VocabularyFullError, ExportError, OSError, ValueError) as exc:
+            except (VocabularyFullError, ExportError, SessionError, OSError, ValueError) as exc:
                 log.error("cold start: %d items got no row: %s", len(todo), exc)
         if self.holder.model is not base:  # hot-swapped meanwhile: the next pass redoes it all
             self._wake.set()

@@ -135,3 +135,14 @@ def follow(
                 log.warning("skipping a non-JSON record at %s:%d", msg.partition, msg.offset)
     finally:
         consumer.close()
+
+
+def format_recommendation(rec: dict[str, Any]) -> str:
+    """One line per recommendation for people."""
+    items = " ".join(str(i["item_id"]) for i in rec.get("items", [])[:10])
+    src = rec.get("source", {})
+    return (
+        f"user={rec.get('user_id')} n={rec.get('event_count')} "
+        f"buy={rec.get('buy_probability', 0.0):.2f} model={rec.get('model_version')} "
+        f"@{src.get('partition')}:{src.get('offset')} -> {items}"
+    )

@@ -203,8 +203,7 @@ def _busiest_user(live: Path) -> str:
 
 
 def _show_recommendations(env: dict[str, str], new: NewItemWatch) -> None:
-    from streamrec.stream.cli.serve import format_recommendation
-    from streamrec.stream.tools.clients import follow
+    from streamrec.stream.tools.clients import follow, format_recommendation
 
     settings = load_settings(bootstrap=env["STREAMREC_BOOTSTRAP"], app_id=env["STREAMREC_APP_ID"])
     for n, rec in enumerate(follow(settings, env["STREAMREC_RECOMMENDATIONS_TOPIC"])):

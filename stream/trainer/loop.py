@@ -333,7 +333,7 @@ class Trainer:
         figures: dict[str, Any],
         cause: str = "promotion",
     ) -> tuple[bool, str]:
-        from streamrec.export.errors import ExportError
+        from streamrec.export.errors import ExportError, SessionError
         from streamrec.export.onnx_export import export_checkpoint
 
         dest = self.s.work_dir / "versions" / version
@@ -352,7 +352,7 @@ class Trainer:
             if self.bundle_hook is not None:
                 self.bundle_hook(bundle)
             verify_bundle(bundle)
-        except (ExportError, OSError, ValueError) as exc:
+        except (ExportError, SessionError, OSError, ValueError) as exc:
             why = f"rejected: bundle failed verification: {exc}"
             self._reject(version, why, figures)
             return False, why

@@ -1,6 +1,6 @@
 """A worker that serves from the models topic and hot-swaps promoted versions.
 
-The same worker as :func:`streamrec.stream.worker.run.run_worker`, plus a :class:`ModelWatcher`: on
+The same worker as :func:`.serve.serve`, plus a :class:`ModelWatcher`: on
 start it serves the topic's serving version, or the last good one in its history when that is
 refused (the bundle of the settings only when none is usable), then follows the topic and switches
 models between batches. After a switch the item catalog gives announced items the new model does not
@@ -10,29 +10,11 @@ know their rows again, with the new bundle's text projection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
 
 from streamrec.stream.config.settings import Settings
-from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.worker.serve import bundle_loader, load_model, serve
 
 log = logging.getLogger(__name__)
-
-
-def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
-    """A function: bundle directory -> verified, warmed-up serving model (the worker's ORT)."""
-    from streamrec.export.runtime import StepSession
-
-    def load(path: Path) -> ServingModel:
-        session = StepSession.open(
-            path,
-            provider=settings.onnx_provider,
-            threads=settings.onnx_threads or None,
-            spin=False,
-        )
-        return ServingModel(session)
-
-    return load
 
 
 def run_online_worker(settings: Settings, models_topic: str) -> None:
@@ -42,7 +24,6 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
     from streamrec.stream.items.catalog import attach_item_catalog
     from streamrec.stream.items.cold_start import ItemRows
     from streamrec.stream.worker.app import StreamApp
-    from streamrec.stream.worker.run import load_model, serve
 
     load = bundle_loader(settings)
     models_dir = settings.data_dir / settings.app_id / "models"

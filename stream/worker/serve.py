@@ -1,0 +1,129 @@
+"""Serve one model: open bundles, make sure the topics exist, build the app, run Faust.
+
+What a worker process does once it has its model; :mod:`.run` decides where the model comes from
+(the settings' bundle, or the models topic through :mod:`.online`). A lost record ends the process
+with :data:`EXIT_FATAL`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from streamrec.stream.config.settings import Settings
+from streamrec.stream.serving.step import ServingModel
+
+if TYPE_CHECKING:
+    from streamrec.stream.worker.app import StreamApp
+
+log = logging.getLogger(__name__)
+
+EXIT_FATAL = 70  # EX_SOFTWARE: a record could not be delivered; the supervisor restarts us
+FATAL_GRACE_S = 2.0
+
+
+class WorkerConfigError(RuntimeError):
+    """Raised when the worker cannot start with the given settings."""
+
+
+def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
+    """A function: bundle directory -> verified, warmed-up serving model (the worker's ORT)."""
+    from streamrec.export.runtime import StepSession
+
+    def load(path: Path) -> ServingModel:
+        session = StepSession.open(
+            path,
+            provider=settings.onnx_provider,
+            threads=settings.onnx_threads or None,
+            spin=False,
+        )
+        return ServingModel(session)
+
+    return load
+
+
+def load_model(settings: Settings) -> ServingModel:
+    """Open and verify the bundle named by the settings (ONNX Runtime, no torch)."""
+    if settings.bundle is None:
+        raise WorkerConfigError("no model bundle: set STREAMREC_BUNDLE or pass --bundle")
+    return bundle_loader(settings)(settings.bundle)
+
+
+def resolve_partitions(settings: Settings) -> int:
+    """Partitions of the events topic, creating the topics first when configured to."""
+    from streamrec.stream.config.topics import check_copartitioned, ensure_topics, partition_count
+
+    if settings.create_topics:
+        return ensure_topics(settings)
+    found = partition_count(settings, settings.events_topic)
+    if found is None:
+        raise WorkerConfigError(f"topic {settings.events_topic} does not exist")
+    check_copartitioned(settings, found)
+    return found
+
+
+def serve(
+    settings: Settings, model: ServingModel, extend: Callable[[StreamApp], object] | None = None
+) -> None:
+    """Build the app around ``model``, let ``extend`` attach more to it, run Faust (blocking)."""
+    from streamrec.stream.config.topics import describe_topic
+    from streamrec.stream.worker.app import create_app
+
+    partitions = resolve_partitions(settings)
+    events = describe_topic(settings, settings.events_topic)
+    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+    stream_app = create_app(settings, model, partitions, events.topic_id if events else "")
+    if extend is not None:
+        extend(stream_app)
+    log.warning(
+        "worker %s: model %s, %d partitions, http://%s:%d",
+        settings.app_id,
+        model.version,
+        partitions,
+        settings.web_host,
+        settings.web_port,
+    )
+    worker = _quiet_worker_class()(
+        stream_app.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
+    )
+    stream_app.health.on_fatal.append(_exit_soon)
+    worker.execute_from_commandline()
+
+
+async def _exit_soon(exc: BaseException) -> None:
+    """Exit non-zero once probes had a moment to see ``/health`` fail.
+
+    Not a graceful stop: Faust's shutdown waits for every fetched message to be acked, and
+    the messages behind a lost record never will be. Exiting at once is what a crash does,
+    and the worker is built to survive crashes: nothing unacked was committed, the restart
+    replays it, and the offsets in each user's state keep the replay from applying twice.
+    """
+    loop = asyncio.get_running_loop()
+    loop.call_later(FATAL_GRACE_S, _exit_now)
+
+
+def _exit_now() -> None:
+    logging.shutdown()
+    os._exit(EXIT_FATAL)
+
+
+def _quiet_worker_class() -> type:
+    import faust
+
+    class QuietWorker(faust.Worker):  # type: ignore[misc]
+        """A Faust worker whose root logger really has the configured level.
+
+        Faust's spinner set-up leaves the root logger at DEBUG (only its handler filters), so
+        every debug call on the hot path (aiokafka: two per message sent) would build a
+        LogRecord; the level is set after it.
+        """
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            logger.setLevel(level)
+
+    return QuietWorker
