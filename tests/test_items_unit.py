@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -258,10 +257,11 @@ def test_an_announced_item_survives_hot_swaps(text_bundles: tuple[Path, Path, Pa
     from streamrec.export.bundle import load_bundle
     from streamrec.stream.items.catalog import ItemCatalog
     from streamrec.stream.items.cold_start import ItemRows
+    from streamrec.stream.serving.slot import ModelSlot
     from tests.item_support import HashEncoder
 
     encoder = HashEncoder()
-    holder = SimpleNamespace(model=_serving(text_bundles[0]))
+    holder = ModelSlot(_serving(text_bundles[0]))
     known = ItemRecord.from_json(TITLE.to_json().replace(b"new-1", b"i3"))
     table = {TITLE.item_id.encode(): TITLE.to_json(), b"i3": known.to_json()}
     catalog = ItemCatalog(holder, table, ItemRows(encoder))
@@ -272,7 +272,7 @@ def test_an_announced_item_survives_hot_swaps(text_bundles: tuple[Path, Path, Pa
     v1_row = _row_vector(first, "new-1")
     asyncio.run(catalog.cover())  # nothing new: the model is left as it is
     assert holder.model is first
-    holder.model = _serving(text_bundles[1])  # hot swap to v2: it has never seen new-1
+    holder.swap(_serving(text_bundles[1]))  # hot swap to v2: it has never seen new-1
     catalog.rescan()
     asyncio.run(catalog.cover())
     assert holder.model.version == "v2" and "new-1" in holder.model.scorer.vocab
@@ -281,7 +281,7 @@ def test_an_announced_item_survives_hot_swaps(text_bundles: tuple[Path, Path, Pa
     v2_row = _row_vector(holder.model, "new-1")
     assert np.allclose(v2_row, side.text_row(encoder.encode([TITLE.text()]))[0])
     assert not np.allclose(v1_row, v2_row)
-    holder.model = _serving(text_bundles[2])  # a bundle without projection: no row, no crash
+    holder.swap(_serving(text_bundles[2]))  # a bundle without projection: no row, no crash
     catalog.rescan()
     asyncio.run(catalog.cover())
     assert "new-1" not in holder.model.scorer.vocab

@@ -121,7 +121,7 @@ def test_settings_read_the_key_from_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("STREAMREC_MODELS_SIGNING_KEY", KEY.decode())
     monkeypatch.setenv("STREAMREC_MODELS_KEEP_VERSIONS", "3")
     for cls in (Settings, TrainerSettings):
-        s = cls()
+        s = cls(models_topic="streamrec-models")
         trust = TrustConfig.from_settings(s)
         assert trust.signing_key == KEY and trust.keep_versions == 3
         assert KEY.decode() not in repr(s)

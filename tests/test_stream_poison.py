@@ -208,7 +208,7 @@ def test_batch_path_never_escapes(
 def test_the_trainer_skips_what_workers_dead_letter(name: str) -> None:
     from streamrec.stream.trainer.loop import stream_event
 
-    assert stream_event(POISON[name], SRC) is None
+    assert stream_event(POISON[name], SRC, EventLimits()) is None
 
 
 def test_a_far_future_event_never_reaches_the_trainers_window() -> None:
@@ -218,8 +218,8 @@ def test_a_far_future_event_never_reaches_the_trainers_window() -> None:
 
     # 9.9e10 s (year 5107) would pin the replay window's newest time for good.
     far = event_json("u", "i", ts=9.9e10)
-    assert stream_event(far, SRC) is None
-    assert stream_event(event_json("u", "i", ts=time.time()), SRC) is not None
+    assert stream_event(far, SRC, EventLimits()) is None
+    assert stream_event(event_json("u", "i", ts=time.time()), SRC, EventLimits()) is not None
 
 
 @fuzz(2000)

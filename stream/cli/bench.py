@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 DATASET = (
-    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "taobao_user_behavior_110k.csv"
+    Path(__file__).resolve().parents[3] / "shared" / "datasets" / "taobao_user_behavior_110k.csv"
 )
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from streamrec.stream.config.cache import load_cache_settings
+
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``items`` and its subcommands to the CLI."""
@@ -90,11 +92,10 @@ def _publish(args: argparse.Namespace) -> int:
 def _export_encoder(args: argparse.Namespace) -> int:
     from streamrec.models.text.encoder_export import (
         TEXT_MANIFEST,
-        default_text_encoder_dir,
         export_text_encoder,
     )
 
-    out = args.out or default_text_encoder_dir()
+    out = args.out or load_cache_settings().text_encoder_dir
     export_text_encoder(out, overwrite=True)
     print(orjson.loads((out / TEXT_MANIFEST).read_bytes())["verification"])
     print(out)
@@ -123,7 +124,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         data = file_data(args.events, args.format, args.catalog)
     elif args.dataset == "movielens":
         try:
-            files = fetch_movielens()
+            files = fetch_movielens(load_cache_settings().data_cache)
         except MovieLensError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -133,7 +134,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     report = run_text_benchmark(
         data,
         cfg,
-        str(args.encoder) if args.encoder else None,
+        str(args.encoder or load_cache_settings().text_encoder_dir),
         tuple(args.fusion) if args.fusion else FUSIONS,
         holdout_share=args.holdout,
         text_loss=args.text_loss,
@@ -171,7 +172,7 @@ def _fetch_movielens(args: argparse.Namespace) -> int:
     from streamrec.models.data.movielens import MovieLensError, fetch_movielens
 
     try:
-        files = fetch_movielens(args.dir, force=args.force)
+        files = fetch_movielens(args.dir or load_cache_settings().data_cache, force=args.force)
     except MovieLensError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,10 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 COMMAND_MODULES = (
     "streamrec.stream.cli.train",
@@ -48,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_errors(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, named as the user sets it (variable and flag)."""
+    lines = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        flag = "--" + field.replace("_", "-")
+        lines.append(f"STREAMREC_{field.upper()} ({flag}): {err['msg']}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen subcommand; returns the exit status."""
     parser = build_parser()
@@ -58,8 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0 if args.command is None else 2
+    from pydantic import ValidationError
+
     try:
         return int(handler(args) or 0)
+    except ValidationError as exc:
+        for line in settings_errors(exc):
+            print(f"streamrec {args.command}: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

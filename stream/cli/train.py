@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from streamrec.stream.config.cache import load_cache_settings
+
 FORMATS = ("csv", "jsonl", "parquet", "taobao", "sequences", "recsys15")
 
 DATA_HELP = """\
@@ -231,7 +233,7 @@ def _train(args: argparse.Namespace) -> int:
             fusion=args.fusion,
             text_loss=args.text_loss,
             id_dropout=args.id_dropout,
-            encoder_dir=Path(args.text_encoder) if args.text_encoder else None,
+            encoder_dir=Path(args.text_encoder or load_cache_settings().text_encoder_dir),
         )
     dataset = load_dataset(args.data, args.format, args.protocol, **_load_kwargs(args))
     summary = train_and_save(
@@ -297,7 +299,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from streamrec.models.training.report import to_json
     from streamrec.models.workflow import evaluate_baseline, evaluate_checkpoint, load_dataset
 
-    encoder = Path(args.text_encoder) if args.text_encoder else None
+    encoder = Path(args.text_encoder or load_cache_settings().text_encoder_dir)
     if args.checkpoint:
         metrics = evaluate_checkpoint(
             args.checkpoint,

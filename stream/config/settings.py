@@ -1,49 +1,27 @@
 """The worker's settings: one typed, frozen object read from ``STREAMREC_*`` env and CLI flags.
 
 Built once in the entry point (:func:`load_settings`) and passed down; nothing reads the
-environment anywhere else.
+environment anywhere else. What the trainer shares is in :mod:`.base`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from streamrec.models.data.actions import DEFAULT_ACTION_NAMES
-from streamrec.stream.records.schemas import EventLimits
-
-MIN_KEY_CHARS = 16
+from streamrec.stream.config.base import DeploymentSettings
 
 
-def _check_signing_key(key: SecretStr) -> SecretStr:
-    if len(key.get_secret_value()) < MIN_KEY_CHARS:
-        raise ValueError(f"models signing key must be at least {MIN_KEY_CHARS} characters")
-    return key
-
-
-SigningKey = Annotated[SecretStr, AfterValidator(_check_signing_key)]
-"""A settings field type: a secret of at least :data:`MIN_KEY_CHARS` characters."""
-
-
-class Settings(BaseSettings):
-    """Every knob of a streamrec deployment, documented per field."""
+class Settings(DeploymentSettings):
+    """Every knob of a worker, documented per field (shared ones in the base)."""
 
     model_config = SettingsConfigDict(env_prefix="STREAMREC_", frozen=True, extra="forbid")
 
     # --- Kafka -------------------------------------------------------------------------------
-    bootstrap: str = Field(
-        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
-    )
-    app_id: str = Field(
-        "streamrec", description="Faust app id: consumer group, table and changelog prefix."
-    )
-    events_topic: str = Field(
-        "streamrec-events",
-        description="Input events (JSON), keyed by user id; other keys are repartitioned.",
-    )
     recommendations_topic: str = Field(
         "streamrec-recommendations", description="Output recommendations (JSON), keyed by user."
     )
@@ -53,17 +31,11 @@ class Settings(BaseSettings):
     partitions: int = Field(
         4, ge=1, description="Partitions of the topics the worker creates (max useful replicas)."
     )
-    replication: int = Field(1, ge=1, description="Replication factor of created topics.")
     create_topics: bool = Field(
         True, description="Create missing topics on start (existing ones are left as they are)."
     )
     commit_interval_s: float = Field(
         1.0, gt=0, description="How often consumed offsets are committed (after a flush)."
-    )
-    session_timeout_s: float = Field(
-        10.0,
-        gt=0,
-        description="Consumer group session timeout: how soon a dead worker's partitions move.",
     )
     producer_linger_ms: float = Field(
         10.0,
@@ -89,31 +61,6 @@ class Settings(BaseSettings):
     # --- model and state ---------------------------------------------------------------------
     bundle: Path | None = Field(
         None, description="Exported model bundle directory (step.onnx, vocab.json, manifest)."
-    )
-    models_topic: str | None = Field(
-        None,
-        description="Compacted models topic to follow (hot swap; the bundle is the fallback "
-        "until a version is announced). Unset: serve the bundle only.",
-    )
-
-    # --- model distribution ---
-    models_signing_key: SigningKey | None = Field(
-        None,
-        description="HMAC-SHA256 key the models topic is signed with (at least 16 characters; "
-        "the trainer's must match). Set: unsigned or mis-signed records are refused and "
-        "counted. Unset: records are accepted unauthenticated (a warning is logged once).",
-    )
-    models_keep_versions: int = Field(
-        5,
-        ge=1,
-        description="Promoted versions whose archives are kept (in memory, on disk and, by "
-        "the trainer's pruning, on the topic), besides the serving one.",
-    )
-    models_max_archive_bytes: int = Field(
-        512 * 1024 * 1024,
-        ge=1024 * 1024,
-        description="Largest version archive accepted from the models topic (bytes, also "
-        "the cap of one archive member).",
     )
 
     data_dir: Path = Field(
@@ -185,24 +132,6 @@ class Settings(BaseSettings):
         "auto", description="ONNX Runtime provider: CUDA when a GPU is present, else CPU."
     )
 
-    # --- input validation --------------------------------------------------------------------
-    max_payload_bytes: int = Field(4096, ge=64, description="Larger events are dead-lettered.")
-    max_id_length: int = Field(
-        128, ge=1, le=4096, description="Longest user/item/session/event id."
-    )
-    max_event_future_s: float = Field(
-        86_400.0,
-        ge=0,
-        description="Events whose ts is further ahead of the worker's clock are dead-lettered "
-        "(a far-future ts would otherwise pin a user's last_ts and the trainer's window).",
-    )
-    max_event_age_s: float | None = Field(
-        None,
-        gt=0,
-        description="Events whose ts is further in the past are dead-lettered. Unset: any "
-        "past ts is accepted (replays of historical data).",
-    )
-
     # --- fault injection (tests and `streamrec chaos` only) ---------------------------------
     fault_kill_after_writing: str | None = Field(
         None,
@@ -224,19 +153,14 @@ class Settings(BaseSettings):
         return tuple(a.strip().lower() for a in value)
 
     @property
-    def event_limits(self) -> EventLimits:
-        """The bounds input events are validated against."""
-        return EventLimits(
-            max_payload_bytes=self.max_payload_bytes,
-            max_id_length=self.max_id_length,
-            max_future_s=self.max_event_future_s,
-            max_age_s=self.max_event_age_s,
-        )
+    def changelog_topic(self) -> str:
+        """Faust's changelog topic of the user-state table."""
+        return f"{self.app_id}-{self.table_name}-changelog"
 
     @property
-    def repartition_topic(self) -> str:
-        """Internal topic for events whose partition is not their user's."""
-        return f"{self.app_id}-events-by-user"
+    def models_dir(self) -> Path:
+        """Where this worker unpacks model versions from the models topic."""
+        return self.data_dir / self.app_id / "models"
 
 
 def load_settings(**overrides: Any) -> Settings:

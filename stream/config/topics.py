@@ -46,7 +46,7 @@ def topic_specs(settings: Settings, partitions: int | None = None) -> list[Topic
 
 def _admin(settings: Settings) -> KafkaAdminClient:
     return KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap.split(","), client_id=f"{settings.app_id}-admin"
+        bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id("admin")
     )
 
 
@@ -79,18 +79,13 @@ def partition_count(settings: Settings, topic: str) -> int | None:
     return None if info is None else info.partitions
 
 
-def changelog_topic(settings: Settings) -> str:
-    """Faust's name for the user-state table's changelog topic."""
-    return f"{settings.app_id}-{settings.table_name}-changelog"
-
-
 def check_copartitioned(settings: Settings, partitions: int) -> None:
     """Refuse to start when the state table was made for another partition count.
 
     The table's partition ``p`` holds the users of events partition ``p``; with another
     count every user would be looked up in the wrong partition (and its state forgotten).
     """
-    for topic in (changelog_topic(settings), settings.repartition_topic):
+    for topic in (settings.changelog_topic, settings.repartition_topic):
         found = partition_count(settings, topic)
         if found is not None and found != partitions:
             raise TopicError(

@@ -1,7 +1,7 @@
 """The trainer process's settings: one frozen object from ``STREAMREC_*`` env and CLI flags.
 
-The Kafka names (``bootstrap``, ``app_id``, ``events_topic``, ``models_topic``) read the same
-variables as the worker's settings, so one environment configures a whole deployment.
+What it shares with the workers (broker, deployment id, topics, models-topic trust, input
+limits) is :class:`~.base.DeploymentSettings`, so one environment configures a whole deployment.
 """
 
 from __future__ import annotations
@@ -10,46 +10,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from streamrec.stream.config.settings import SigningKey
+from streamrec.stream.config.base import DeploymentSettings
 
 
-class TrainerSettings(BaseSettings):
-    """Every knob of online fine-tuning, documented per field."""
+class TrainerSettings(DeploymentSettings):
+    """Every knob of online fine-tuning, documented per field (shared ones in the base)."""
 
     model_config = SettingsConfigDict(env_prefix="STREAMREC_", frozen=True, extra="ignore")
 
-    bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
-    app_id: str = Field("streamrec", description="Deployment id; the trainer group derives it.")
-    events_topic: str = Field("streamrec-events", description="Input events the trainer reads.")
     models_topic: str = Field(
-        "streamrec-models", description="Compacted topic of versions, chunks and serving history."
+        ...,
+        description="Compacted topic the trainer publishes versions to (required; the workers "
+        "of the deployment follow the same STREAMREC_MODELS_TOPIC).",
     )
     checkpoint: Path | None = Field(
         None, description="Checkpoint to start from when the models topic has no version yet."
     )
     work_dir: Path = Field(
         Path(".streamrec-trainer"), description="Local copies of versions and candidates."
-    )
-
-    # --- model distribution --------------------------------------------------------------------
-    models_signing_key: SigningKey | None = Field(
-        None,
-        description="HMAC-SHA256 key the trainer signs versions and serving records with, and "
-        "verifies the topic with (at least 16 characters; the workers' must match). Unset: "
-        "nothing is signed (a warning is logged once).",
-    )
-    models_keep_versions: int = Field(
-        5,
-        ge=1,
-        description="After each promotion, versions older than the last N promoted are "
-        "tombstoned on the topic (never the serving one); only their archives stay in memory.",
-    )
-    models_max_archive_bytes: int = Field(
-        512 * 1024 * 1024,
-        ge=1024 * 1024,
-        description="Largest version archive accepted from the models topic (bytes).",
     )
 
     # --- replay window and cadence -----------------------------------------------------------
@@ -88,19 +68,6 @@ class TrainerSettings(BaseSettings):
         "both are verified against torch).",
     )
     poll_s: float = Field(0.5, gt=0, description="Longest wait for events per poll.")
-    session_timeout_s: float = Field(
-        10.0, gt=0, description="Trainer group session timeout: how soon a standby takes over."
-    )
-
-    @property
-    def lease_topic(self) -> str:
-        """Single-partition topic whose one partition is the trainer lease."""
-        return f"{self.app_id}-trainer-lease"
-
-    @property
-    def lease_group(self) -> str:
-        """Consumer group of all trainers of this deployment."""
-        return f"{self.app_id}-trainer"
 
 
 def load_trainer_settings(**overrides: Any) -> TrainerSettings:

@@ -1,12 +1,12 @@
 """Hot swap in a running worker: switch the processor's model between batches.
 
 The model watcher prepares the new model in its thread; :func:`attach_hot_swap` forwards it to
-the event loop with ``call_soon_threadsafe``, and :func:`apply_swap` then replaces the
-processor's model. The processor reads its model once per batch and never awaits between
-reading states, stepping and writing them, so a batch runs entirely on one model and the next
-one on the other: nothing is dropped and nothing waits for a load. States written by the old
-model carry its version; the pure step re-encodes them from the user's stored recent items
-with the new model the next time that user appears, translating the stored rows through item
+the event loop with ``call_soon_threadsafe``, and :func:`apply_swap` then switches the
+:class:`~streamrec.stream.serving.slot.ModelSlot`. The processor reads its model once per batch and
+never awaits between reading states, stepping and writing them, so a batch runs entirely on one
+model and the next one on the other: nothing is dropped and nothing waits for a load. States written
+by the old model carry its version; the pure step re-encodes them from the user's stored recent
+items with the new model the next time that user appears, translating the stored rows through item
 ids with the old model's row table, which the new model inherits here (see
 :mod:`streamrec.stream.serving.step`: rows are never reused across vocabularies).
 """
@@ -14,31 +14,22 @@ ids with the old model's row table, which the new model inherits here (see
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from streamrec.stream.distribution.topic import ServingRecord
 from streamrec.stream.distribution.trust import TrustConfig
 from streamrec.stream.distribution.watcher import Loader, ModelWatcher
+from streamrec.stream.serving.slot import ModelSlot
 from streamrec.stream.serving.step import ServingModel
 
 log = logging.getLogger(__name__)
-
-
-class Swappable(Protocol):
-    """What a swap needs from the batch processor."""
-
-    model: ServingModel
-    metrics: (
-        Any  # streamrec.stream.serving.metrics.Metrics (its ``model`` gauge is labelled by version)
-    )
 
 
 class SwapMetrics:
@@ -80,24 +71,19 @@ class SwapEvent:
 
 
 def apply_swap(
-    processor: Swappable,
+    slot: ModelSlot,
     model: ServingModel,
     record: ServingRecord,
     metrics: SwapMetrics,
     keep_versions: int = 5,
 ) -> SwapEvent:
-    """Replace the processor's model (runs on the event loop, between batches).
+    """Serve ``model`` from the next batch on (runs on the event loop, between batches).
 
     The new model inherits the old one's row tables, so states the old model wrote are
     re-encoded through item ids, never read as rows of the new vocabulary.
     """
-    old = processor.model.version
-    model.succeed(processor.model, keep_versions)
-    processor.model = model
-    gauge = processor.metrics.model
-    with contextlib.suppress(KeyError):
-        gauge.remove(old)
-    gauge.labels(model.version).set(1)
+    model.succeed(slot.model, keep_versions)
+    old = slot.swap(model).version
     now = time.time()
     latency = max(0.0, now - record.at)
     metrics.swaps.labels(record.cause).inc()
@@ -126,16 +112,17 @@ def initial_model(
 
 def attach_hot_swap(
     app: Any,
-    processor: Swappable,
+    slot: ModelSlot,
+    registry: CollectorRegistry,
     watcher: ModelWatcher,
     on_swap: Callable[[SwapEvent], object] | None = None,
 ) -> SwapMetrics:
-    """Start ``watcher`` when the Faust ``app`` starts; swaps reach ``processor`` on its loop.
+    """Start ``watcher`` when the Faust ``app`` starts; swaps reach ``slot`` on its loop.
 
     ``on_swap`` runs on the loop right after each switch (e.g. the item catalog re-adding
     announced items the new model does not know).
     """
-    metrics = SwapMetrics(processor.metrics.registry)
+    metrics = SwapMetrics(registry)
     watcher.on_failure = lambda _version, _reason: metrics.failures.inc()
     for reason, n in watcher.catalog.refused.items():  # refused while catching up
         metrics.records_refused.labels(reason).inc(n)
@@ -147,7 +134,7 @@ def attach_hot_swap(
         loop = asyncio.get_running_loop()
 
         def swap(model: ServingModel, record: ServingRecord) -> None:
-            event = apply_swap(processor, model, record, metrics, watcher.trust.keep_versions)
+            event = apply_swap(slot, model, record, metrics, watcher.trust.keep_versions)
             if on_swap is not None:
                 on_swap(event)
 

@@ -17,11 +17,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from streamrec.models.data.catalog import CatalogError, ItemRecord
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.serving.processor import bind_event
+from streamrec.stream.serving.slot import ModelSlot
 from streamrec.stream.serving.step import ServingModel
 
 if TYPE_CHECKING:
@@ -33,20 +34,14 @@ ITEMS_TABLE = "item-metadata"
 SCAN_YIELD = 10_000  # table keys checked between two yields to the event loop
 
 
-class ModelHolder(Protocol):
-    """What the catalog needs from the batch processor: the model it serves."""
-
-    model: ServingModel
-
-
 class ItemCatalog:
     """Stored items and the serving model's rows for them (:meth:`run` is their only writer).
 
     ``table`` maps item id bytes to record JSON (the Faust table, or a dict in tests).
     """
 
-    def __init__(self, holder: ModelHolder, table: Any, rows: ItemRows | None) -> None:
-        self.holder = holder
+    def __init__(self, slot: ModelSlot, table: Any, rows: ItemRows | None) -> None:
+        self.slot = slot
         self.table = table
         self.rows = rows
         self._new: dict[str, ItemRecord] = {}
@@ -85,7 +80,7 @@ class ItemCatalog:
         from streamrec.models.data.vocab import VocabularyFullError
 
         assert self.rows is not None
-        base = self.holder.model
+        base = self.slot.model
         todo = list(self._new.values()) if base is self._covered else await self.missing(base)
         self._new.clear()
         new = None
@@ -95,11 +90,11 @@ class ItemCatalog:
                 new = await loop.run_in_executor(None, self.rows.add, base, todo)
             except (VocabularyFullError, ExportError, SessionError, OSError, ValueError) as exc:
                 log.error("cold start: %d items got no row: %s", len(todo), exc)
-        if self.holder.model is not base:  # hot-swapped meanwhile: the next pass redoes it all
+        if self.slot.model is not base:  # hot-swapped meanwhile: the next pass redoes it all
             self._wake.set()
             return
         if new is not None:
-            self.holder.model = new
+            self.slot.swap(new)
             started = self._since if self._since is not None else time.perf_counter()
             log.warning(
                 "cold start: %d item rows live in %.2f s (model %s, vocabulary %d)",
@@ -108,7 +103,7 @@ class ItemCatalog:
                 new.version,
                 new.size,
             )
-        self._covered = self.holder.model
+        self._covered = self.slot.model
         self._since = None
 
     async def missing(self, model: ServingModel) -> list[ItemRecord]:
@@ -157,7 +152,7 @@ def attach_item_catalog(
         partitions=1,  # co-partitioned with the one-partition items topic
         help="Item catalog records by item id (streamrec.models.data.catalog.ItemRecord JSON).",
     )
-    catalog = ItemCatalog(stream_app.processor, table, rows)
+    catalog = ItemCatalog(stream_app.slot, table, rows)
 
     async def items(stream: Any) -> None:
         async for events in stream.take_events(batch, within=0.05):
@@ -223,7 +218,7 @@ def ensure_items_topic(settings: Settings) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap.split(","))
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     try:
         admin.create_topics(
             [
@@ -246,7 +241,7 @@ def publish_items(settings: Settings, records: Sequence[ItemRecord]) -> int:
     from kafka import KafkaProducer
 
     ensure_items_topic(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap.split(","), acks="all")
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     try:
         for r in records:
             producer.send(settings.items_topic, key=r.item_id.encode(), value=r.to_json())

@@ -68,10 +68,7 @@ class ItemRows:
 
     def side(self, model: ServingModel) -> TextSide | None:
         """The projection serving ``model``'s new items (resolved and logged once per bundle)."""
-        from streamrec.export.bundle import Bundle
-
-        bundle = getattr(model.scorer, "bundle", None)
-        bundle = bundle if isinstance(bundle, Bundle) else None
+        bundle = model.scorer.bundle
         key = (str(bundle.path) if bundle is not None else "", model.version)
         if key not in self._sides:
             self._sides[key] = self._resolve(bundle, model.version)

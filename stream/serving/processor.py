@@ -30,6 +30,7 @@ from streamrec.stream.records.intake import parse_records
 from streamrec.stream.records.schemas import DeadLetter, Source, StreamEvent
 from streamrec.stream.serving.metrics import Metrics
 from streamrec.stream.serving.outbox import Outbox, Sends
+from streamrec.stream.serving.slot import ModelSlot
 from streamrec.stream.serving.state import (
     StateDecodeError,
     UserState,
@@ -37,7 +38,7 @@ from streamrec.stream.serving.state import (
     encode_state,
     topic_tag,
 )
-from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
+from streamrec.stream.serving.step import StepConfig, step_batch
 from streamrec.stream.serving.table_writes import TableWriter
 from streamrec.stream.serving.table_writes import (
     bind_event as bind_event,  # re-exported (streamrec.stream.items.catalog)
@@ -79,7 +80,7 @@ class BatchProcessor:
         self,
         app: AppT,
         settings: Settings,
-        model: ServingModel,
+        slot: ModelSlot,
         table: TableT[bytes, bytes],
         partitions: int,
         metrics: Metrics,
@@ -89,7 +90,7 @@ class BatchProcessor:
         self.app = app
         self.outbox = outbox
         self.settings = settings
-        self.model = model
+        self.slot = slot
         self.table = table
         self.partitions = partitions
         self.metrics = metrics
@@ -100,7 +101,6 @@ class BatchProcessor:
         self.writer = TableWriter(
             app, table, BatchSender(app), kill.encode() if kill is not None else None
         )
-        metrics.model.labels(model.version).set(1)
 
     async def handle(
         self, events: Sequence[EventT[bytes]], repartitioned: bool
@@ -172,7 +172,7 @@ class BatchProcessor:
                 log.exception("unreadable state for user %r; starting it afresh", user)
                 states[user] = None
         t0 = time.perf_counter()
-        result = step_batch(states, parsed.valid, self.model, self.config, time.time())
+        result = step_batch(states, parsed.valid, self.slot.model, self.config, time.time())
         self.metrics.step_seconds.observe(time.perf_counter() - t0)
         writes = [
             (parsed.owner[user], user.encode(), encode_state(st))

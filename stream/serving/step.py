@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,9 @@ from streamrec.models.data.actions import Action
 from streamrec.models.data.vocab import RESERVED, UNK
 from streamrec.stream.records.schemas import InvalidEventError, Reason, Recommendation, StreamEvent
 from streamrec.stream.serving.state import LEGACY_TAG, UserState, topic_tag
+
+if TYPE_CHECKING:
+    from streamrec.export.bundle import Bundle
 
 
 class StepOutput(Protocol):
@@ -89,6 +92,10 @@ class Scorer(Protocol):
     @property
     def vocab(self) -> ItemIndex:
         """External id <-> row."""
+
+    @property
+    def bundle(self) -> Bundle | None:
+        """The bundle it was loaded from (cold start reads its text projection), if any."""
 
     def run(
         self,

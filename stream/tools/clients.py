@@ -49,11 +49,11 @@ def read_events(path: Path, fmt: str | None) -> list[Event]:
 def producer(settings: Settings, linger_ms: int = 5) -> KafkaProducer:
     """A producer whose default partitioner matches the worker's (murmur2 on the key)."""
     return KafkaProducer(
-        bootstrap_servers=settings.bootstrap.split(","),
+        bootstrap_servers=settings.bootstrap_servers,
         linger_ms=linger_ms,
         acks=1,
         batch_size=64 * 1024,
-        client_id=f"{settings.app_id}-publisher",
+        client_id=settings.client_id("publisher"),
     )
 
 
@@ -115,9 +115,9 @@ def follow(
 ) -> Iterator[dict[str, Any]]:
     """Yield records of ``topic`` (all partitions, no consumer group) as they arrive."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap.split(","),
+        bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
-        client_id=f"{settings.app_id}-subscriber",
+        client_id=settings.client_id("subscriber"),
         consumer_timeout_ms=int(idle_timeout_s * 1000) if idle_timeout_s else float("inf"),
     )
     try:

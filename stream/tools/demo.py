@@ -140,8 +140,9 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def _text_encoder() -> Path:
     from streamrec.models.text.encoder_export import ensure_text_encoder
+    from streamrec.stream.config.cache import load_cache_settings
 
-    return ensure_text_encoder()
+    return ensure_text_encoder(load_cache_settings().text_encoder_dir)
 
 
 def _live(

@@ -80,10 +80,13 @@ def verify_bundle(path: Path) -> None:
         raise VerificationError("the exported step returns non-finite states or buy probability")
 
 
-def stream_event(raw: bytes | None, source: Source) -> Event | None:
-    """A models-side event from a wire message; None for anything invalid (workers DLQ it)."""
+def stream_event(raw: bytes | None, source: Source, limits: EventLimits) -> Event | None:
+    """A models-side event from a wire message; None for anything invalid (workers DLQ it).
+
+    ``limits`` are the deployment's (the workers' too), so both accept the same events.
+    """
     try:
-        ev = parse_event(raw, source, EventLimits(), time.time())
+        ev = parse_event(raw, source, limits, time.time())
     except InvalidEventError:
         return None
     return Event(ev.user_id, ev.item_id, ev.action, ev.ts, ev.session_id)
@@ -125,7 +128,7 @@ class Trainer:
             s.bootstrap, s.models_topic, signer=Signer(self.trust.signing_key)
         )
         self._lease = KafkaConsumer(
-            bootstrap_servers=s.bootstrap.split(","),
+            bootstrap_servers=s.bootstrap_servers,
             group_id=s.lease_group,
             client_id="streamrec-trainer",
             enable_auto_commit=False,
@@ -140,7 +143,7 @@ class Trainer:
         self.catalog.live = True
         self.catalog.drop_unkept_chunks()
         self._events = KafkaConsumer(
-            bootstrap_servers=s.bootstrap.split(","),
+            bootstrap_servers=s.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
             client_id="streamrec-trainer-events",
@@ -202,10 +205,10 @@ class Trainer:
         """Fold new models-topic records, then add polled events to the window."""
         self.sync_models()
         assert self._events is not None
-        added = 0
+        added, limits = 0, self.s.event_limits
         for tp, batch in self._events.poll(timeout_ms=int(self.s.poll_s * 1000)).items():
             for msg in batch:
-                ev = stream_event(msg.value, Source(tp.topic, tp.partition, msg.offset))
+                ev = stream_event(msg.value, Source(tp.topic, tp.partition, msg.offset), limits)
                 if ev is not None:
                     self.window.add(ev)
                     added += 1

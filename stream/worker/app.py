@@ -18,6 +18,7 @@ from streamrec.stream.serving.expiry import sweep_idle_states
 from streamrec.stream.serving.metrics import Metrics
 from streamrec.stream.serving.outbox import Health, Outbox
 from streamrec.stream.serving.processor import BatchProcessor
+from streamrec.stream.serving.slot import ModelSlot
 from streamrec.stream.serving.step import ServingModel
 from streamrec.stream.transport.batching import consume_batches
 from streamrec.stream.transport.delivery import StreamrecApp
@@ -33,6 +34,7 @@ class StreamApp:
     events: TopicT
     repartitioned: TopicT
     processor: BatchProcessor
+    slot: ModelSlot
     metrics: Metrics
     health: Health
 
@@ -58,7 +60,7 @@ def create_app(
     """
     app = StreamrecApp(
         settings.app_id,
-        broker=[f"kafka://{b.strip()}" for b in settings.bootstrap.split(",")],
+        broker=[f"kafka://{b}" for b in settings.bootstrap_servers],
         store="rocksdb://",
         datadir=str(settings.data_dir / settings.app_id),
         topic_partitions=partitions,
@@ -94,8 +96,9 @@ def create_app(
     metrics = Metrics()
     health = Health()
     outbox = Outbox(metrics, health)
+    slot = ModelSlot(model, metrics.model)
     processor = BatchProcessor(
-        app, settings, model, table, partitions, metrics, outbox, events_topic_id
+        app, settings, slot, table, partitions, metrics, outbox, events_topic_id
     )
 
     # Events (not values): each comes with its message (topic, partition, offset).
@@ -124,4 +127,4 @@ def create_app(
     app.agent(events, name="apply-events")(direct)
     app.agent(repartitioned, name="apply-repartitioned")(by_user)
     register_views(app, table, processor, metrics, health)
-    return StreamApp(app, table, events, repartitioned, processor, metrics, health)
+    return StreamApp(app, table, events, repartitioned, processor, slot, metrics, health)

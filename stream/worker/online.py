@@ -26,7 +26,7 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
     from streamrec.stream.worker.app import StreamApp
 
     load = bundle_loader(settings)
-    models_dir = settings.data_dir / settings.app_id / "models"
+    models_dir = settings.models_dir
     trust = TrustConfig.from_settings(settings)
     watcher, model = initial_model(settings.bootstrap, models_topic, models_dir, load, trust)
     if model is None:
@@ -39,7 +39,13 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
 
     def extend(stream_app: StreamApp) -> None:
         catalog = attach_item_catalog(stream_app, settings, rows)
-        attach_hot_swap(stream_app.app, stream_app.processor, watcher, on_swap=catalog.rescan)
+        attach_hot_swap(
+            stream_app.app,
+            stream_app.slot,
+            stream_app.metrics.registry,
+            watcher,
+            on_swap=catalog.rescan,
+        )
         log.warning("worker %s: following %s", settings.app_id, models_topic)
 
     serve(settings, model, extend)

@@ -50,7 +50,7 @@ def register_views(
                 st = decode_state(raw)
             except StateDecodeError as exc:
                 return self.json({"user_id": user_id, "error": str(exc)}, status=500)
-            item_ids, scores = processor.model.items(st.top_items, st.top_scores)
+            item_ids, scores = processor.slot.model.items(st.top_items, st.top_scores)
             body: dict[str, Any] = {
                 "user_id": user_id,
                 "items": [
@@ -79,7 +79,7 @@ def register_views(
 
         async def get(self, request: Request) -> Response:
             ready = is_ready(app)
-            body = {"ready": ready, "model_version": processor.model.version}
+            body = {"ready": ready, "model_version": processor.slot.model.version}
             return self.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")

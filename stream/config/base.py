@@ -1,0 +1,133 @@
+"""What every streamrec process that talks to Kafka shares: one settings base.
+
+A worker (:class:`~.settings.Settings`) and the online trainer
+(:class:`~.trainer_settings.TrainerSettings`) both extend :class:`DeploymentSettings`, so one
+``STREAMREC_*`` environment configures a whole deployment: the same broker, deployment id and
+topics, the same models-topic trust, the same input limits. Every name derived from these (topics,
+group and client ids) is a property here, computed nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamrec.stream.records.schemas import EventLimits
+
+MIN_KEY_CHARS = 16
+
+
+def _check_signing_key(key: SecretStr) -> SecretStr:
+    if len(key.get_secret_value()) < MIN_KEY_CHARS:
+        raise ValueError(f"models signing key must be at least {MIN_KEY_CHARS} characters")
+    return key
+
+
+SigningKey = Annotated[SecretStr, AfterValidator(_check_signing_key)]
+"""A settings field type: a secret of at least :data:`MIN_KEY_CHARS` characters."""
+
+
+class DeploymentSettings(BaseSettings):
+    """The deployment: broker, id, shared topics, model trust, input limits."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMREC_", frozen=True)
+
+    # --- Kafka -------------------------------------------------------------------------------
+    bootstrap: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    app_id: str = Field(
+        "streamrec", description="Faust app id: consumer group, table and changelog prefix."
+    )
+    events_topic: str = Field(
+        "streamrec-events",
+        description="Input events (JSON), keyed by user id; other keys are repartitioned.",
+    )
+    replication: int = Field(1, ge=1, description="Replication factor of created topics.")
+    session_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Consumer group session timeout: how soon a dead worker's partitions move "
+        "(and a standby trainer takes the lease).",
+    )
+
+    # --- model distribution ------------------------------------------------------------------
+    models_topic: str | None = Field(
+        None,
+        description="Compacted topic of model versions, chunks and serving history. Workers "
+        "follow it (hot swap; their bundle serves until a version is announced); the trainer "
+        "publishes to it and needs it. Unset: workers serve their bundle only.",
+    )
+    models_signing_key: SigningKey | None = Field(
+        None,
+        description="HMAC-SHA256 key of the models topic (at least 16 characters, the same for "
+        "the trainer and every worker). The trainer signs with it; readers refuse unsigned or "
+        "mis-signed records and count them. Unset: nothing is signed or checked (a warning is "
+        "logged once).",
+    )
+    models_keep_versions: int = Field(
+        5,
+        ge=1,
+        description="Promoted versions whose archives are kept (in memory, on disk and, by "
+        "the trainer's pruning, on the topic), besides the serving one.",
+    )
+    models_max_archive_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Largest version archive accepted from the models topic (bytes, also "
+        "the cap of one archive member).",
+    )
+
+    # --- input validation (worker and trainer parse events alike) ----------------------------
+    max_payload_bytes: int = Field(4096, ge=64, description="Larger events are dead-lettered.")
+    max_id_length: int = Field(
+        128, ge=1, le=4096, description="Longest user/item/session/event id."
+    )
+    max_event_future_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="Events whose ts is further ahead of the worker's clock are dead-lettered "
+        "(a far-future ts would otherwise pin a user's last_ts and the trainer's window).",
+    )
+    max_event_age_s: float | None = Field(
+        None,
+        gt=0,
+        description="Events whose ts is further in the past are dead-lettered. Unset: any "
+        "past ts is accepted (replays of historical data).",
+    )
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The bootstrap list as Kafka clients take it."""
+        return [s.strip() for s in self.bootstrap.split(",") if s.strip()]
+
+    def client_id(self, role: str) -> str:
+        """Kafka client id of one role of this deployment (admin, publisher, ...)."""
+        return f"{self.app_id}-{role}"
+
+    @property
+    def event_limits(self) -> EventLimits:
+        """The bounds input events are validated against."""
+        return EventLimits(
+            max_payload_bytes=self.max_payload_bytes,
+            max_id_length=self.max_id_length,
+            max_future_s=self.max_event_future_s,
+            max_age_s=self.max_event_age_s,
+        )
+
+    @property
+    def repartition_topic(self) -> str:
+        """Internal topic for events whose partition is not their user's."""
+        return f"{self.app_id}-events-by-user"
+
+    @property
+    def lease_topic(self) -> str:
+        """Single-partition topic whose one partition is the trainer lease."""
+        return f"{self.app_id}-trainer-lease"
+
+    @property
+    def lease_group(self) -> str:
+        """Consumer group of all trainers of this deployment."""
+        return f"{self.app_id}-trainer"
