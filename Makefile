@@ -51,7 +51,7 @@ bench-stream: venv  ## streamrec bench stream on the Taobao replay
 
 # Item-text benchmark: fusion choice, text on/off, cold start (BENCH_ARGS: e.g. --dataset movielens).
 bench-items: venv  ## streamrec items benchmark (synthetic catalog by default)
-	$(PY) -m streamrec.stream.cli items benchmark $(BENCH_ARGS)
+	$(PY) -m streamrec.stream.cli bench items $(BENCH_ARGS)
 
 # Fault harness: its own 3-broker cluster on free ports in a temp dir, workers killed and
 # restarted, brokers bounced, then the verifier's table (CHAOS_ARGS: e.g. --kills 5 --bounces 1).

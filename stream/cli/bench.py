@@ -1,4 +1,4 @@
-"""`streamrec bench stream`: registered under a shared ``bench`` command."""
+"""`streamrec bench`: one command, every benchmark under it (stream here, the rest beside)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,35 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from streamrec.stream.cli.common import Subparsers
+
 DATASET = (
     Path(__file__).resolve().parents[3] / "shared" / "datasets" / "taobao_user_behavior_110k.csv"
 )
 
 
-def _bench_subparsers(sub: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
-    """The ``bench`` command's subcommands, creating ``bench`` unless another package did."""
-    existing = sub.choices.get("bench")
-    if existing is None:
-        bench = sub.add_parser("bench", help="benchmarks (see `streamrec bench --help`)")
-        created: argparse._SubParsersAction[Any] = bench.add_subparsers(
-            dest="bench", metavar="BENCH"
-        )
-        return created
-    for action in existing._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    added: argparse._SubParsersAction[Any] = existing.add_subparsers(dest="bench", metavar="BENCH")
-    return added
+def register(sub: Subparsers[Any]) -> None:
+    """The ``bench`` command and every benchmark under it."""
+    from streamrec.stream.cli.distribute import add_bench_online
+    from streamrec.stream.cli.export import add_bench_step
+    from streamrec.stream.cli.items import add_bench_items
+
+    group = sub.add_parser(
+        "bench",
+        help="benchmarks: stream, step, encode, items, online",
+        description="Each benchmark prints its figures (and JSON with --json or --out); "
+        "docs/results/ names the command behind every published figure.",
+    )
+    bench: Subparsers[Any] = group.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    add_bench_stream(bench)
+    add_bench_step(bench)
+    add_bench_items(bench)
+    add_bench_online(bench)
 
 
-def register_bench(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add ``bench stream``."""
-    b = _bench_subparsers(sub).add_parser(
+def add_bench_stream(bench: Subparsers[Any]) -> None:
+    """``bench stream``: one worker through a real broker."""
+    b = bench.add_parser(
         "stream",
         help="end-to-end worker throughput and latency through a real broker",
         description="Replay the Taobao slice (or generated events) through the broker and one "

@@ -13,18 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from streamrec.stream.cli.common import Subparsers, kafka_flags, overrides
 from streamrec.stream.config.trainer_settings import TrainerSettings, load_trainer_settings
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (STREAMREC_BOOTSTRAP)")
-    p.add_argument("--app-id", dest="app_id", help="deployment id (STREAMREC_APP_ID)")
-    p.add_argument("--models-topic", dest="models_topic", help="models topic")
-
-
 def _settings(args: argparse.Namespace, *names: str) -> TrainerSettings:
-    fields = ("bootstrap", "app_id", "models_topic", *names)
-    return load_trainer_settings(**{n: getattr(args, n, None) for n in fields})
+    return load_trainer_settings(**overrides(args, *names))
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -38,8 +32,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "trainer lease acts. Every setting also reads STREAMREC_* "
         "(stream/config/trainer_settings.py).",
     )
-    _common(t)
-    t.add_argument("--events-topic", dest="events_topic", help="input events topic")
+    kafka_flags(t, "models_topic", "events_topic")
     t.add_argument("--checkpoint", type=Path, help="start from this when no version exists")
     t.add_argument("--work-dir", dest="work_dir", type=Path, help="local version copies")
     t.add_argument("--train-every-s", dest="train_every_s", type=float, help="round period")
@@ -51,19 +44,23 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     m = sub.add_parser("model", help="list, roll back or publish model versions")
     msub = m.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     ls = msub.add_parser("list", help="versions with their gate metrics, and the history")
-    _common(ls)
+    kafka_flags(ls, "models_topic")
     ls.set_defaults(handler=_list)
     rb = msub.add_parser("rollback", help="make an earlier promoted version serving again")
-    _common(rb)
+    kafka_flags(rb, "models_topic")
     rb.add_argument("version")
     rb.set_defaults(handler=_rollback)
     pub = msub.add_parser("publish", help="export a checkpoint and make it serving")
-    _common(pub)
+    kafka_flags(pub, "models_topic")
     pub.add_argument("checkpoint", type=Path)
     pub.add_argument("--version", help="version name (default: derived from the time)")
     pub.set_defaults(handler=_publish)
-    br = msub.add_parser(
-        "bench-replay",
+
+
+def add_bench_online(bench: Subparsers[Any]) -> None:
+    """``bench online``: a replay with fine-tuning on vs off."""
+    br = bench.add_parser(
+        "online",
         help="replay a stream with fine-tuning on vs off (prequential HR@10 plot, ratio)",
         description="Trains a day-0 model on the first 20%% of the events, then replays the "
         "rest in chunks: each chunk is scored by the frozen and the online model before the "
@@ -213,18 +210,3 @@ def _bench_replay(args: argparse.Namespace) -> int:
         f"{report.promotions}, rejections {report.rejections}; {report.seconds:.0f} s; {png}"
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m streamrec.stream.cli.distribute ...``: these commands standalone."""
-    import logging
-
-    parser = argparse.ArgumentParser(prog="streamrec", description=__doc__)
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    return int(args.handler(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from streamrec.stream.cli.common import Subparsers
+
 REAL_DATA = Path("/work/shared/datasets/amazon_beauty_s3rec.txt")
 
 
@@ -57,7 +59,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     i.add_argument("--json", action="store_true", help="the raw manifest JSON")
     i.set_defaults(handler=_inspect)
 
-    s = _bench_subparsers(sub).add_parser(
+
+def add_bench_step(bench: Subparsers[Any]) -> None:
+    """``bench step`` and ``bench encode``: the ONNX graphs alone."""
+    s = bench.add_parser(
         "step",
         help="per-event throughput/latency of the ONNX step vs torch eager",
         description="Batch sizes 1..1024 at catalogs of 10k, 100k, 1M items; ONNX Runtime and "
@@ -72,7 +77,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
     s.set_defaults(handler=_bench_step)
 
-    n = _bench_subparsers(sub).add_parser(
+    n = bench.add_parser(
         "encode",
         help="re-encoding histories: the encode graph vs looping the step graph",
         description="Time re-encoding B histories of L events in one encode-graph call against "
@@ -83,18 +88,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     n.add_argument("--length", type=int, default=50, help="events per history (50)")
     n.add_argument("--json", action="store_true", help="print the result as JSON")
     n.set_defaults(handler=_bench_encode)
-
-
-def _bench_subparsers(sub: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
-    """Subcommands of the shared ``bench`` command (created here unless already there)."""
-    bench = sub.choices.get("bench")
-    if bench is None:
-        bench = sub.add_parser("bench", help="benchmarks (see `streamrec bench --help`)")
-    for action in bench._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    created: argparse._SubParsersAction[Any] = bench.add_subparsers(dest="bench", metavar="BENCH")
-    return created
 
 
 def _quiet_exporter_logs() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from streamrec.stream.cli.common import Subparsers, kafka_flags, overrides
 from streamrec.stream.config.cache import load_cache_settings
 
 
@@ -26,8 +27,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("file", type=Path)
     p.add_argument("--format", choices=("csv", "jsonl"), help="default: from the suffix")
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (env STREAMREC_BOOTSTRAP)")
-    p.add_argument("--items-topic", dest="items_topic", help="items topic")
+    kafka_flags(p, "items_topic")
     p.set_defaults(handler=_publish)
 
     e = isub.add_parser(
@@ -39,8 +39,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     e.add_argument("out", type=Path, nargs="?", help="default: ~/.cache/streamrec/...")
     e.set_defaults(handler=_export_encoder)
 
-    b = isub.add_parser(
-        "benchmark",
+    _register_movielens(isub)
+
+
+def add_bench_items(bench: Subparsers[Any]) -> None:
+    """``bench items``: fusion choice, text on vs off, cold start."""
+    b = bench.add_parser(
+        "items",
         help="fusion choice, text on vs off, and the cold-start protocol",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a GRU without text and with text (each fusion), pick the fusion by "
@@ -50,7 +55,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         epilog="data:\n  --dataset synthetic   generated events, titles carry the latent topics\n"
         "  --dataset movielens   MovieLens-100k (fetched as by `items fetch-movielens`)\n"
         "  --events F --catalog C [--format csv]   any event file and item catalog\n"
-        "\nexample:\n  streamrec items benchmark --dataset movielens --out ml.json\n",
+        "\nexample:\n  streamrec bench items --dataset movielens --out ml.json\n",
     )
     b.add_argument("--dataset", choices=("synthetic", "movielens"), default="synthetic")
     b.add_argument("--events", type=Path, help="event file (instead of --dataset)")
@@ -70,8 +75,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     b.add_argument("--out", type=Path, help="also write the JSON report here")
     b.set_defaults(handler=_benchmark)
 
-    _register_movielens(isub)
-
 
 def _publish(args: argparse.Namespace) -> int:
     from streamrec.models.data.catalog import CatalogError, load_catalog
@@ -83,7 +86,7 @@ def _publish(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    settings = load_settings(bootstrap=args.bootstrap, items_topic=args.items_topic)
+    settings = load_settings(**overrides(args))
     sent = publish_items(settings, records)
     print(f"published {sent} items to {settings.items_topic}")
     return 0

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "streamrec.stream.cli.distribute",
     "streamrec.stream.cli.items",
     "streamrec.stream.cli.chaos",
+    "streamrec.stream.cli.bench",
 )
 
 DESCRIPTION = """\

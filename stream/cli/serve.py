@@ -11,19 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from streamrec.stream.cli.common import kafka_flags, overrides
 from streamrec.stream.config.settings import Settings, load_settings
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (env STREAMREC_BOOTSTRAP)")
-    p.add_argument("--app-id", dest="app_id", help="app id / consumer group (STREAMREC_APP_ID)")
-    p.add_argument("--events-topic", dest="events_topic", help="input topic")
-    p.add_argument("--recommendations-topic", dest="recommendations_topic", help="output topic")
-
-
 def _settings(args: argparse.Namespace, *names: str) -> Settings:
-    fields = ("bootstrap", "app_id", "events_topic", "recommendations_topic", *names)
-    return load_settings(**{n: getattr(args, n, None) for n in fields})
+    return load_settings(**overrides(args, *names))
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -35,7 +28,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "setting is also read from STREAMREC_* environment variables "
         "(see stream/config/settings.py).",
     )
-    _common(w)
+    kafka_flags(w, "events_topic", "recommendations_topic", "models_topic")
     w.add_argument("--bundle", type=Path, help="exported model bundle directory")
     w.add_argument("--data-dir", dest="data_dir", type=Path, help="local RocksDB state dir")
     w.add_argument("--web-port", dest="web_port", type=int, help="HTTP port (metrics, queries)")
@@ -48,7 +41,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Send events from a CSV/JSONL/Parquet/Taobao file (formats of "
         "`streamrec train`) as JSON, keyed by user id, with a rate limit and a progress bar.",
     )
-    _common(p)
+    kafka_flags(p, "events_topic")
     p.add_argument("file", type=Path)
     p.add_argument("--format", help="csv, jsonl, parquet, taobao, ... (default: from suffix)")
     p.add_argument("--rate", type=float, default=0.0, help="events per second (0: no limit)")
@@ -60,7 +53,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="print recommendations as they arrive",
         description="Follow the recommendations topic (all partitions, no consumer group).",
     )
-    _common(s)
+    kafka_flags(s, "recommendations_topic")
     s.add_argument("--user", help="only this user id")
     s.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
     s.add_argument("--json", action="store_true", help="raw JSON lines instead of a summary")
@@ -86,10 +79,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     d.add_argument("--train-seconds", type=float, default=60.0, help="training time budget")
     d.add_argument("--port", type=int, default=6066, help="worker HTTP port")
     d.set_defaults(handler=_demo)
-
-    from streamrec.stream.cli.bench import register_bench
-
-    register_bench(sub)
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -29,6 +29,11 @@ SigningKey = Annotated[SecretStr, AfterValidator(_check_signing_key)]
 """A settings field type: a secret of at least :data:`MIN_KEY_CHARS` characters."""
 
 
+def split_bootstrap(bootstrap: str) -> list[str]:
+    """``"h1:9092, h2:9092"`` -> ``["h1:9092", "h2:9092"]`` (the form Kafka clients take)."""
+    return [s.strip() for s in bootstrap.split(",") if s.strip()]
+
+
 class DeploymentSettings(BaseSettings):
     """The deployment: broker, id, shared topics, model trust, input limits."""
 
@@ -101,7 +106,7 @@ class DeploymentSettings(BaseSettings):
     @property
     def bootstrap_servers(self) -> list[str]:
         """The bootstrap list as Kafka clients take it."""
-        return [s.strip() for s in self.bootstrap.split(",") if s.strip()]
+        return split_bootstrap(self.bootstrap)
 
     def client_id(self, role: str) -> str:
         """Kafka client id of one role of this deployment (admin, publisher, ...)."""

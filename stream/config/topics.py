@@ -1,18 +1,24 @@
-"""The worker's Kafka topics, declared as data and created on start with their configs."""
+"""Every Kafka topic streamrec creates, declared once as data, and the one function creating them.
+
+Changelog topics are Faust's (it creates them with the table); everything else is here.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from streamrec.stream.config.base import DeploymentSettings
 from streamrec.stream.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
+MODELS_MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # largest models-topic record (a chunk plus its key)
 
 
 class TopicError(RuntimeError):
@@ -21,27 +27,90 @@ class TopicError(RuntimeError):
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic the worker needs and how to create it when missing."""
+    """A topic streamrec needs, as data: how to create it when it is missing."""
 
     name: str
     partitions: int
-    configs: dict[str, str] = field(default_factory=dict)
+    replication: int = 1
+    compacted: bool = False
+    retention_ms: int | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def configs(self) -> dict[str, str]:
+        """Topic-level configs of the CreateTopics request."""
+        out = {"cleanup.policy": "compact"} if self.compacted else {}
+        if self.retention_ms is not None:
+            out["retention.ms"] = str(self.retention_ms)
+        return {**out, **self.extra}
 
 
-def topic_specs(settings: Settings, partitions: int | None = None) -> list[TopicSpec]:
-    """Events, repartition, recommendations and dead letters (changelogs are Faust's)."""
-    p = partitions or settings.partitions
+def worker_topics(settings: Settings, partitions: int | None = None) -> list[TopicSpec]:
+    """Events, repartition, recommendations, dead letters, items (changelogs are Faust's)."""
+    p, rf = partitions or settings.partitions, settings.replication
     return [
-        TopicSpec(settings.events_topic, p, {"retention.ms": str(7 * DAY_MS)}),
+        TopicSpec(settings.events_topic, p, rf, retention_ms=7 * DAY_MS),
         # Same partition count as the events: the table is co-partitioned with both.
-        TopicSpec(settings.repartition_topic, p, {"retention.ms": str(DAY_MS)}),
+        TopicSpec(settings.repartition_topic, p, rf, retention_ms=DAY_MS),
         TopicSpec(
             settings.recommendations_topic,
             p,
-            {"retention.ms": str(DAY_MS), "compression.type": "producer"},
+            rf,
+            retention_ms=DAY_MS,
+            extra={"compression.type": "producer"},
         ),
-        TopicSpec(settings.dead_letter_topic, 1, {"retention.ms": str(14 * DAY_MS)}),
+        TopicSpec(settings.dead_letter_topic, 1, rf, retention_ms=14 * DAY_MS),
+        items_topic(settings),
     ]
+
+
+def items_topic(settings: Settings) -> TopicSpec:
+    """The compacted, one-partition item catalog (every worker reads all of it)."""
+    return TopicSpec(settings.items_topic, 1, settings.replication, compacted=True)
+
+
+def models_topic(name: str, replication: int = 1) -> TopicSpec:
+    """The compacted, one-partition models topic (total order of versions and serving records)."""
+    return TopicSpec(
+        name,
+        1,
+        replication,
+        compacted=True,
+        extra={
+            "max.message.bytes": str(MODELS_MAX_MESSAGE_BYTES),
+            "min.compaction.lag.ms": "60000",
+        },
+    )
+
+
+def lease_topic(settings: DeploymentSettings) -> TopicSpec:
+    """One partition: the consumer group gives it to exactly one trainer (the lease)."""
+    return TopicSpec(settings.lease_topic, 1, settings.replication)
+
+
+def create_topics(
+    servers: Sequence[str], specs: Sequence[TopicSpec], client_id: str = "streamrec-admin"
+) -> list[str]:
+    """Create the topics that are missing (existing ones are left as they are): the names made."""
+    admin = KafkaAdminClient(bootstrap_servers=list(servers), client_id=client_id)
+    made = []
+    try:
+        for spec in specs:
+            new = NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=spec.replication,
+                topic_configs=spec.configs,
+            )
+            try:
+                admin.create_topics([new])
+            except TopicAlreadyExistsError:
+                continue
+            log.info("created topic %s (%d partitions)", spec.name, spec.partitions)
+            made.append(spec.name)
+    finally:
+        admin.close()
+    return made
 
 
 def _admin(settings: Settings) -> KafkaAdminClient:
@@ -108,25 +177,8 @@ def ensure_topics(settings: Settings) -> int:
             settings.partitions,
             existing,
         )
-    specs = topic_specs(settings, partitions)
-    admin = _admin(settings)
-    try:
-        for spec in specs:
-            try:
-                admin.create_topics(
-                    [
-                        NewTopic(
-                            spec.name,
-                            num_partitions=spec.partitions,
-                            replication_factor=settings.replication,
-                            topic_configs=spec.configs,
-                        )
-                    ]
-                )
-                log.info("created topic %s (%d partitions)", spec.name, spec.partitions)
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        admin.close()
+    create_topics(
+        settings.bootstrap_servers, worker_topics(settings, partitions), settings.client_id("admin")
+    )
     check_copartitioned(settings, partitions)
     return partitions

@@ -100,12 +100,17 @@ def apply_swap(
 
 
 def initial_model(
-    bootstrap: str, topic: str, models_dir: Path, loader: Loader, trust: TrustConfig | None = None
+    bootstrap: str,
+    topic: str,
+    models_dir: Path,
+    loader: Loader,
+    trust: TrustConfig | None = None,
+    replication: int = 1,
 ) -> tuple[ModelWatcher, ServingModel | None]:
     """A caught-up watcher and the last good serving version (None when none loads)."""
     from streamrec.stream.distribution.topic import ensure_models_topic
 
-    ensure_models_topic(bootstrap, topic)
+    ensure_models_topic(bootstrap, topic, replication)
     watcher = ModelWatcher(bootstrap, topic, models_dir, loader, trust=trust)
     return watcher, watcher.catch_up()
 

@@ -32,17 +32,17 @@ from typing import Any, Literal
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel, ConfigDict
 
+from streamrec.stream.config.base import split_bootstrap
+from streamrec.stream.config.topics import MODELS_MAX_MESSAGE_BYTES, create_topics, models_topic
 from streamrec.stream.distribution.archive import BUNDLE_DIR, CHECKPOINT_NAME, pack, unpack
 from streamrec.stream.distribution.trust import DistributionError, Signer, canonical, check_version
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 512 * 1024
-MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+MAX_MESSAGE_BYTES = MODELS_MAX_MESSAGE_BYTES
 
 __all__ = [
     "BUNDLE_DIR",
@@ -161,28 +161,10 @@ def join_chunks(record: VersionRecord, chunks: dict[int, bytes]) -> bytes:
 
 
 def ensure_models_topic(bootstrap: str, topic: str, replication: int = 1) -> None:
-    """Create the compacted single-partition models topic when missing."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="streamrec-models")
-    try:
-        admin.create_topics(
-            [
-                NewTopic(
-                    topic,
-                    num_partitions=1,
-                    replication_factor=replication,
-                    topic_configs={
-                        "cleanup.policy": "compact",
-                        "max.message.bytes": str(MAX_MESSAGE_BYTES),
-                        "min.compaction.lag.ms": "60000",
-                    },
-                )
-            ]
-        )
-        log.info("created models topic %s", topic)
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
+    """Create the models topic when missing (declared in :mod:`streamrec.stream.config.topics`)."""
+    create_topics(
+        split_bootstrap(bootstrap), [models_topic(topic, replication)], "streamrec-models"
+    )
 
 
 class ModelPublisher:
@@ -203,7 +185,7 @@ class ModelPublisher:
         self.chunk_bytes = chunk_bytes
         self.signer = signer or Signer(None)
         self.producer = KafkaProducer(
-            bootstrap_servers=bootstrap.split(","),
+            bootstrap_servers=split_bootstrap(bootstrap),
             acks="all",
             max_request_size=MAX_MESSAGE_BYTES,
             client_id="streamrec-model-publisher",
@@ -288,7 +270,7 @@ class ModelPublisher:
 def models_consumer(bootstrap: str, client_id: str) -> KafkaConsumer:
     """A group-less consumer (every reader sees every record)."""
     return KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
+        bootstrap_servers=split_bootstrap(bootstrap),
         enable_auto_commit=False,
         group_id=None,
         client_id=client_id,

@@ -135,8 +135,6 @@ def attach_item_catalog(
 ) -> ItemCatalog:
     """Items topic, metadata table and agent (plus the row keeper when ``rows`` is given)."""
     app = stream_app.app
-    if settings.create_topics:
-        ensure_items_topic(settings)  # Faust never subscribes to a topic missing at start
     topic = app.topic(
         settings.items_topic,
         key_type=bytes,
@@ -214,26 +212,10 @@ async def _dead_letter(
 
 
 def ensure_items_topic(settings: Settings) -> None:
-    """Create the compacted, one-partition items topic when it is missing."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    """Create the items topic when missing (declared in :mod:`streamrec.stream.config.topics`)."""
+    from streamrec.stream.config.topics import create_topics, items_topic
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        admin.create_topics(
-            [
-                NewTopic(
-                    settings.items_topic,
-                    num_partitions=1,
-                    replication_factor=settings.replication,
-                    topic_configs={"cleanup.policy": "compact"},
-                )
-            ]
-        )
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
+    create_topics(settings.bootstrap_servers, [items_topic(settings)], settings.client_id("admin"))
 
 
 def publish_items(settings: Settings, records: Sequence[ItemRecord]) -> int:

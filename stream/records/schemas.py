@@ -90,6 +90,24 @@ class Source:
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
 
 
+def encode_event(
+    user_id: str,
+    item_id: str,
+    action: str,
+    ts: float,
+    *,
+    session_id: str | None = None,
+    event_id: str | None = None,
+) -> bytes:
+    """An input event in the wire format producers write (the one encoder of it)."""
+    obj: dict[str, Any] = {"user_id": user_id, "item_id": item_id, "action": action, "ts": ts}
+    if session_id is not None:
+        obj["session_id"] = session_id
+    if event_id is not None:
+        obj["event_id"] = event_id
+    return orjson.dumps(obj)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
     """A validated input event with its source position."""

@@ -31,6 +31,8 @@ import numpy as np
 import orjson
 
 from streamrec.stream.config.settings import Settings, load_settings
+from streamrec.stream.records.schemas import encode_event
+from streamrec.stream.tools.clients import worker_metric
 
 log = logging.getLogger(__name__)
 
@@ -108,21 +110,7 @@ def pure_step_rate(
 
 def _payload(row: tuple[str, str, str, float], event_id: str) -> tuple[bytes, bytes]:
     u, i, a, ts = row
-    return u.encode(), orjson.dumps(
-        {"user_id": u, "item_id": i, "action": a, "ts": ts, "event_id": event_id}
-    )
-
-
-def _metric(port: int, name: str) -> float:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        body = resp.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in body.splitlines()
-        if line.startswith(name) and not line.startswith("#")
-    )
+    return u.encode(), encode_event(u, i, a, ts, event_id=event_id)
 
 
 def _ready(port: int) -> bool:
@@ -177,7 +165,7 @@ def _wait_count(port: int, target: float, timeout: float) -> float:
     """Poll the worker's recommendation counter until ``target``; return when reached."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _metric(port, "streamrec_recommendations_total") >= target:
+        if worker_metric(port, "streamrec_recommendations_total") >= target:
             return time.perf_counter()
         # Each poll renders the worker's whole exposition (~3 ms of its CPU): not 5 per second.
         time.sleep(0.5)
@@ -237,15 +225,15 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         # Sustained rate: from 10% to 100% of the backlog (start-up excluded).
         t_first = _wait_count(bench.web_port, 0.1 * n, 600)
         cpu0 = _cpu_s(worker.pid)
-        step0 = _metric(bench.web_port, "streamrec_step_seconds_sum")
-        batch0 = _metric(bench.web_port, "streamrec_batch_seconds_sum")
+        step0 = worker_metric(bench.web_port, "streamrec_step_seconds_sum")
+        batch0 = worker_metric(bench.web_port, "streamrec_batch_seconds_sum")
         t_last = _wait_count(bench.web_port, n, 900)
         cpu = _cpu_s(worker.pid) - cpu0
         wall = t_last - t_first
         sustained = 0.9 * n / wall
-        step_s = _metric(bench.web_port, "streamrec_step_seconds_sum") - step0
-        batch_s = _metric(bench.web_port, "streamrec_batch_seconds_sum") - batch0
-        batches = _metric(bench.web_port, "streamrec_batch_size_count")
+        step_s = worker_metric(bench.web_port, "streamrec_step_seconds_sum") - step0
+        batch_s = worker_metric(bench.web_port, "streamrec_batch_seconds_sum") - batch0
+        batches = worker_metric(bench.web_port, "streamrec_batch_size_count")
         rss_drain = _rss_mb(worker.pid)
 
         # Latency at half the sustained rate, measured by a consumer in this process.

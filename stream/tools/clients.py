@@ -21,17 +21,12 @@ SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet"
 
 def event_payload(e: Event, event_id: str | None = None) -> bytes:
     """The wire form of a model-side :class:`Event` (ts in seconds)."""
-    obj: dict[str, Any] = {
-        "user_id": e.user_id,
-        "item_id": e.item_id,
-        "action": e.action.name.lower(),
-        "ts": e.ts,
-    }
-    if e.session_id is not None:
-        obj["session_id"] = e.session_id
-    if event_id is not None:
-        obj["event_id"] = event_id
-    return orjson.dumps(obj)
+    from streamrec.stream.records.schemas import encode_event
+
+    action = e.action.name.lower()
+    return encode_event(
+        e.user_id, e.item_id, action, e.ts, session_id=e.session_id, event_id=event_id
+    )
 
 
 def read_events(path: Path, fmt: str | None) -> list[Event]:
@@ -145,4 +140,23 @@ def format_recommendation(rec: dict[str, Any]) -> str:
         f"user={rec.get('user_id')} n={rec.get('event_count')} "
         f"buy={rec.get('buy_probability', 0.0):.2f} model={rec.get('model_version')} "
         f"@{src.get('partition')}:{src.get('offset')} -> {items}"
+    )
+
+
+def worker_metric(port: int, name: str, host: str = "127.0.0.1") -> float:
+    """Sum of every sample named ``name`` on a worker's ``/metrics`` (0.0 when unreachable)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as resp:
+            body = resp.read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if sample.name == name
     )

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from streamrec.stream.config.settings import Settings, load_settings
+from streamrec.stream.tools.clients import worker_metric
 from streamrec.stream.tools.demo_items import NewItemWatch, new_item_like
 
 
@@ -42,17 +43,6 @@ def _get(port: int, path: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except OSError:
         return 0, b""
-
-
-def _metric(port: int, name: str) -> float:
-    status, body = _get(port, "/metrics")
-    if status != 200:
-        return 0.0
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in body.decode().splitlines()
-        if line.startswith(name) and not line.startswith("#")
-    )
 
 
 def prepare(work: Path, events: int) -> tuple[Path, Path, Path]:
@@ -159,13 +149,13 @@ def _live(
     last, t_last = 0.0, time.perf_counter()
     while True:
         time.sleep(2.0)
-        done = _metric(args.port, "streamrec_recommendations_total")
+        done = worker_metric(args.port, "streamrec_recommendations_total")
         if new.announced is None and done >= total / 4:
             new.announce(env)
             print(f"   announced a brand-new item on the items topic: {new.item.text()}")
         now = time.perf_counter()
-        mean = _metric(args.port, "streamrec_end_to_end_seconds_sum") / max(
-            1.0, _metric(args.port, "streamrec_end_to_end_seconds_count")
+        mean = worker_metric(args.port, "streamrec_end_to_end_seconds_sum") / max(
+            1.0, worker_metric(args.port, "streamrec_end_to_end_seconds_count")
         )
         print(
             f"   [{done:7.0f}/{total}] {(done - last) / (now - t_last):7.0f} events/s, "
@@ -188,7 +178,7 @@ def _live(
             f"buy probability {rec['buy_probability']:.2f}, items: {items}"
         )
     print(new.report())
-    dead = _metric(args.port, "streamrec_dead_letters_total")
+    dead = worker_metric(args.port, "streamrec_dead_letters_total")
     print(f"done: {total} events in, {done:.0f} recommendations out, {dead:.0f} dead letters")
     return 0
 

@@ -30,13 +30,12 @@ from typing import Any
 
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
 
 from streamrec.models.data.events import Event
 from streamrec.models.nets.checkpoint import Checkpoint
 from streamrec.models.training.gate import GateConfig, gate
 from streamrec.models.training.online import FineTuneConfig, fine_tune
+from streamrec.stream.config.topics import create_topics, lease_topic
 from streamrec.stream.config.trainer_settings import TrainerSettings
 from streamrec.stream.distribution.archive import ArchiveLimits, unpack
 from streamrec.stream.distribution.log import Catalog as ModelCatalog
@@ -122,8 +121,8 @@ class Trainer:
     def open(self) -> None:
         """Create topics, join the lease group, read the models topic, attach to the events."""
         s = self.s
-        ensure_models_topic(s.bootstrap, s.models_topic)
-        _ensure_lease_topic(s.bootstrap, s.lease_topic)
+        ensure_models_topic(s.bootstrap, s.models_topic, s.replication)
+        create_topics(s.bootstrap_servers, [lease_topic(s)], s.client_id("trainer"))
         self._publisher = ModelPublisher(
             s.bootstrap, s.models_topic, signer=Signer(self.trust.signing_key)
         )
@@ -383,16 +382,6 @@ class Trainer:
         log.warning("candidate %s rejected: %s", version, reason)
         assert self._publisher is not None
         self._publisher.reject(version, self.serving_version, reason, figures)
-
-
-def _ensure_lease_topic(bootstrap: str, topic: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="streamrec-trainer")
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
 
 
 __all__ = ["RoundResult", "Trainer", "verify_bundle"]

@@ -28,7 +28,9 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
     load = bundle_loader(settings)
     models_dir = settings.models_dir
     trust = TrustConfig.from_settings(settings)
-    watcher, model = initial_model(settings.bootstrap, models_topic, models_dir, load, trust)
+    watcher, model = initial_model(
+        settings.bootstrap, models_topic, models_dir, load, trust, settings.replication
+    )
     if model is None:
         log.warning("no usable version announced on %s; serving the local bundle", models_topic)
         model = load_model(settings)
@@ -49,15 +51,3 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
         log.warning("worker %s: following %s", settings.app_id, models_topic)
 
     serve(settings, model, extend)
-
-
-def main() -> None:
-    """``python -m streamrec.stream.worker.online`` (settings from STREAMREC_* only)."""
-    from streamrec.stream.config.settings import load_settings
-
-    settings = load_settings()
-    run_online_worker(settings, settings.models_topic or "streamrec-models")
-
-
-if __name__ == "__main__":
-    main()

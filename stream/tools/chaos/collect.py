@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from streamrec.stream.config.base import split_bootstrap
 from streamrec.stream.tools.chaos.fleet import http_get
 from streamrec.stream.tools.chaos.poison import BY_RAW
 from streamrec.stream.tools.chaos.verify import Answer, Letter, Position, SentRecord
@@ -29,7 +30,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 120.0) -> Iterator[R
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
+        bootstrap_servers=split_bootstrap(bootstrap),
         enable_auto_commit=False,
         consumer_timeout_ms=1000,
         max_partition_fetch_bytes=10_485_760,
@@ -141,8 +142,8 @@ def uncommitted(bootstrap: str, group: str, topics: list[str]) -> int:
     """Messages of ``topics`` not yet committed by ``group`` (0: everything is processed)."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False)
+    admin = KafkaAdminClient(bootstrap_servers=split_bootstrap(bootstrap))
+    consumer = KafkaConsumer(bootstrap_servers=split_bootstrap(bootstrap), enable_auto_commit=False)
     try:
         offsets = admin.list_group_offsets({group: None}).get(group, {})
         done = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}

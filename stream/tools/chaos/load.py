@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from streamrec.stream.config.base import split_bootstrap
+from streamrec.stream.records.schemas import encode_event
 from streamrec.stream.tools.chaos.bundle import item_ids
 from streamrec.stream.tools.chaos.poison import POISON
 
@@ -75,14 +75,9 @@ class Load:
         user = self.rng.choice(self.users)
         if n % self.poison_every == self.poison_every - 1:
             return user.encode(), self.rng.choice(POISON).raw, True
-        event = {
-            "user_id": user,
-            "item_id": self.rng.choice(self.items),
-            "action": self.rng.choice(ACTIONS),
-            "ts": time.time(),
-            "event_id": f"chaos-{n}",
-        }
-        return user.encode(), orjson.dumps(event), False
+        item, action = self.rng.choice(self.items), self.rng.choice(ACTIONS)
+        event = encode_event(user, item, action, time.time(), event_id=f"chaos-{n}")
+        return user.encode(), event, False
 
     def _done(self, poison: bool) -> Any:
         def ok(_: object) -> None:
@@ -104,7 +99,7 @@ class Load:
 
         try:
             producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap.split(","),
+                bootstrap_servers=split_bootstrap(self.bootstrap),
                 acks="all",
                 linger_ms=5,
                 delivery_timeout_ms=120_000,
