@@ -75,6 +75,18 @@ def add_bench_step(bench: Subparsers[Any]) -> None:
     s.add_argument("--iters", type=int, help="timed calls per engine and cell (max)")
     s.add_argument("--threads", type=int, help="threads for both engines (default: all cores)")
     s.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
+    s.add_argument(
+        "--gpu-suite",
+        action="store_true",
+        help="the ONNX step on CUDA vs CPU at 50k and 1M items, batches 1/64/256/1024 (CPU "
+        "alone where no GPU is usable; under 10 min on a GPU machine); writes --out",
+    )
+    s.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results/gpu-suite.json"),
+        help="JSON file of --gpu-suite (default %(default)s)",
+    )
     s.set_defaults(handler=_bench_step)
 
     n = bench.add_parser(
@@ -215,6 +227,8 @@ def _bench_step(args: argparse.Namespace) -> int:
     from streamrec.export.bench import BenchConfig, format_table, run_bench
 
     _quiet_exporter_logs()
+    if args.gpu_suite:
+        return _gpu_suite(args)
     overrides: dict[str, Any] = {"provider": args.provider}
     if args.catalogs:
         overrides["catalogs"] = tuple(int(x) for x in args.catalogs.split(","))
@@ -231,6 +245,34 @@ def _bench_step(args: argparse.Namespace) -> int:
     else:
         print(f"threads {result['threads']}, torch {result['torch']}")
         print(format_table(result))
+    return 0
+
+
+def _gpu_suite(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streamrec.export.gpu_suite import SuiteConfig, run_gpu_suite
+
+    overrides: dict[str, Any] = {}
+    if args.catalogs:
+        overrides["catalogs"] = tuple(int(x) for x in args.catalogs.split(","))
+    if args.batches:
+        overrides["batches"] = tuple(int(x) for x in args.batches.split(","))
+    if args.iters:
+        overrides["iters"] = args.iters
+    if args.threads:
+        overrides["cpu_threads"] = args.threads
+    result = run_gpu_suite(SuiteConfig(**overrides))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(f"CUDA: {result['cuda']}; {len(result['rows'])} rows in {result['wall_s']} s")
+    for row in result["rows"]:
+        print(
+            f"{row['catalog']:>9,} items  batch {row['batch']:>4}  {row['provider']:4}  "
+            f"p50 {row['p50_ms']:8.3f} ms  p99 {row['p99_ms']:8.3f} ms  "
+            f"{row['events_per_s']:>12,.0f} events/s"
+        )
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -38,7 +38,7 @@ def test_three_broker_cluster_replicates_with_min_isr_two() -> None:
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         topic = unique_name("rf3")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while True:  # right after start the client may not yet know the controller's node
             try:
                 admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])
@@ -46,7 +46,11 @@ def test_three_broker_cluster_replicates_with_min_isr_two() -> None:
             except (UnknownBrokerIdError, NodeNotReadyError):
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.5)
+                # A client that learnt the brokers before all three registered keeps asking
+                # for a controller it does not know: start again from the bootstrap list.
+                admin.close()
+                time.sleep(1.0)
+                admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         meta = admin.describe_topics([topic])[0]
         deadline = time.monotonic() + 20
         while not meta["partitions"] and time.monotonic() < deadline:  # metadata propagates

@@ -9,6 +9,7 @@ import pytest
 from streamrec.models.nets.checkpoint import Checkpoint
 from tests.support.models import tiny_checkpoint
 
+# ../shared beside the project root (absent elsewhere: the real-input tests skip)
 REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "amazon_beauty_s3rec.txt"
 N_ITEMS = 400
 
