@@ -38,14 +38,31 @@ def add_bench_stream(bench: Subparsers[Any]) -> None:
         "stream",
         help="end-to-end worker throughput and latency through a real broker",
         description="Replay the Taobao slice (or generated events) through the broker and one "
-        "worker process: sustained events/s, end-to-end latency p50/p99 at half that rate, "
-        "ratio to the pure ONNX step throughput, worker RSS, bytes per user state.",
+        "worker process: sustained events/s, latency p50/p95/p99/max at half that rate and "
+        "along a curve of offered rates, the same model's pure ONNX and batch-step rates, "
+        "worker and load-generator CPU per event, RSS, bytes per state. Medians of --repeat.",
     )
     b.add_argument("--bundle", type=Path, help="model bundle (default: train a small one)")
     b.add_argument("--data", type=Path, default=DATASET, help="Taobao CSV to replay")
     b.add_argument("--generated", action="store_true", help="use generated events instead")
     b.add_argument("--events", type=int, default=0, help="events to replay (0: all)")
-    b.add_argument("--latency-seconds", type=float, default=20.0, help="latency phase length")
+    b.add_argument(
+        "--latency-seconds", type=float, default=20.0, help="length of the half-rate phase"
+    )
+    b.add_argument(
+        "--curve-seconds",
+        type=float,
+        default=8.0,
+        help="seconds per point of the latency curve (250 events/s doubling to saturation; "
+        "0: no curve)",
+    )
+    b.add_argument("--repeat", type=int, default=3, help="runs; figures are their medians")
+    b.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results/stream"),
+        help="report.json (median and every run) and latency.png (default %(default)s)",
+    )
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.add_argument("--profile", type=Path, help="run the worker under cProfile, write here")
     b.set_defaults(handler=_bench_stream)

@@ -21,9 +21,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import orjson
 
 from streamrec.stream.config.settings import Settings, load_settings
 from streamrec.stream.records.schemas import encode_event
+from streamrec.stream.tools.bench_latency import latency_curve, measure_at, process_cpu_s
 from streamrec.stream.tools.clients import worker_metric
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def build_bundle(rows: list[tuple[str, str, str, float]], out: Path) -> Path:
 
 def pure_step_rate(
     bundle: Path, rows: list[tuple[str, str, str, float]], batch: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Events/s of the raw ONNX call and of the pure batch step, one thread."""
     from streamrec.export.runtime import StepSession
     from streamrec.models.data.actions import parse_action
@@ -105,7 +106,13 @@ def pure_step_rate(
         step_batch({}, chunk, model, cfg, time.time())
         n += len(chunk)
         k += 1
-    return {"onnx_step_eps": onnx_rate, "pure_step_eps": n / (time.perf_counter() - t0)}
+    return {
+        "onnx_step_eps": onnx_rate,
+        "pure_step_eps": n / (time.perf_counter() - t0),
+        "catalog_rows": session.vocab.capacity,
+        "state_size": session.state_size,
+        "k": session.k,
+    }
 
 
 def _payload(row: tuple[str, str, str, float], event_id: str) -> tuple[bytes, bytes]:
@@ -155,12 +162,6 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process, all its threads (from /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _wait_count(port: int, target: float, timeout: float) -> float:
     """Poll the worker's recommendation counter until ``target``; return when reached."""
     deadline = time.monotonic() + timeout
@@ -174,7 +175,7 @@ def _wait_count(port: int, target: float, timeout: float) -> float:
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     """All phases; returns the figures (see the module docstring)."""
-    from streamrec.stream.tools.clients import follow, publish
+    from streamrec.stream.tools.clients import publish
 
     work = Path(tempfile.mkdtemp(prefix="streamrec-bench-"))
     if args.generated or not args.data.exists():
@@ -224,11 +225,11 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.3)
         # Sustained rate: from 10% to 100% of the backlog (start-up excluded).
         t_first = _wait_count(bench.web_port, 0.1 * n, 600)
-        cpu0 = _cpu_s(worker.pid)
+        cpu0 = process_cpu_s(worker.pid)
         step0 = worker_metric(bench.web_port, "streamrec_step_seconds_sum")
         batch0 = worker_metric(bench.web_port, "streamrec_batch_seconds_sum")
         t_last = _wait_count(bench.web_port, n, 900)
-        cpu = _cpu_s(worker.pid) - cpu0
+        cpu = process_cpu_s(worker.pid) - cpu0
         wall = t_last - t_first
         sustained = 0.9 * n / wall
         step_s = worker_metric(bench.web_port, "streamrec_step_seconds_sum") - step0
@@ -236,38 +237,13 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         batches = worker_metric(bench.web_port, "streamrec_batch_size_count")
         rss_drain = _rss_mb(worker.pid)
 
-        # Latency at half the sustained rate, measured by a consumer in this process.
-        rate = sustained / 2
-        m = min(n, int(rate * args.latency_seconds))
-        sent: dict[str, float] = {}
-        latencies: list[float] = []
-        done = threading.Event()
-
-        def consume() -> None:
-            for rec in follow(bench, bench.recommendations_topic, idle_timeout_s=10):
-                got = time.time()
-                t = sent.get(rec.get("event_id") or "")
-                if t is not None:
-                    latencies.append(got - t)
-                if len(latencies) >= m or done.is_set():
-                    return
-
-        consumer = threading.Thread(target=consume, daemon=True)
-        consumer.start()
-        time.sleep(2.0)  # let the consumer find its partitions and the end offsets
-
-        def stamped() -> Any:
-            for k, r in enumerate(rows[:m]):
-                eid = f"l{k}"
-                sent[eid] = time.time()
-                yield _payload(r, eid)
-
+        # Latency at half the sustained rate, then the curve, measured from this process.
         e2e0 = _e2e_buckets(bench.web_port)
-        publish(bench, stamped(), rate=rate, total=m, progress=False)
-        consumer.join(60)
-        done.set()
+        half = measure_at(bench, rows, sustained / 2, args.latency_seconds, "l", worker.pid)
         e2e1 = _e2e_buckets(bench.web_port)
-        lat = np.array(latencies) * 1000
+        curve = []
+        if args.curve_seconds > 0:
+            curve = latency_curve(bench, rows, sustained, args.curve_seconds, worker.pid)
         state_bytes = _state_bytes(bench.web_port, rows[:200])
         rss = _rss_mb(worker.pid)
     finally:
@@ -276,23 +252,28 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "source": source,
         "events": n,
-        "model": str(bundle),
+        "bundle": str(bundle),
         "batch_max": bench.batch_max,
         "sustained_eps": round(sustained, 1),
         "onnx_step_eps": round(pure["onnx_step_eps"], 1),
         "pure_step_eps": round(pure["pure_step_eps"], 1),
         "ratio_e2e_to_onnx_step": round(sustained / pure["onnx_step_eps"], 3),
         "ratio_e2e_to_pure_step": round(sustained / pure["pure_step_eps"], 3),
-        "latency_rate_eps": round(rate, 1),
-        "latency_samples": len(latencies),
-        "latency_p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
-        "latency_p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
+        "latency_rate_eps": half.offered_eps,
+        "latency_samples": half.received,
+        "latency_p50_ms": half.p50_ms,
+        "latency_p95_ms": half.p95_ms,
+        "latency_p99_ms": half.p99_ms,
+        "latency_max_ms": half.max_ms,
+        "load_cpu_ms_per_event": half.load_cpu_ms_per_event,
         # The worker's own view (input message timestamp -> recommendation handed to the
         # producer), as histogram bucket bounds: tells worker delay from the bench's own.
         "worker_e2e_p50_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.5),
         "worker_e2e_p99_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.99),
         "worker_rss_mb": round(max(rss, rss_drain), 1),
         "state_bytes_per_user": state_bytes,
+        "model": {k: pure[k] for k in ("catalog_rows", "state_size", "k")},
+        "curve": [asdict(point) for point in curve],
         "time_split": {
             "wall_s": round(wall, 2),
             "step_s": round(step_s, 2),
@@ -326,12 +307,27 @@ def _state_bytes(port: int, rows: list[tuple[str, str, str, float]]) -> float:
 
 
 def run_bench_cli(args: argparse.Namespace) -> int:
-    """Entry point of `streamrec bench stream`."""
+    """Entry point of `streamrec bench stream`: ``--repeat`` runs, medians, report files."""
+    from streamrec.stream.tools.bench_report import write_report
+
     settings = load_settings()
-    result = run_bench(settings, args)
+    runs = []
+    for n in range(args.repeat):
+        log.warning("bench stream: run %d of %d", n + 1, args.repeat)
+        runs.append(run_bench(settings, args))
+    report = write_report(runs, args.out)
     if args.json:
-        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(report["median"], option=orjson.OPT_INDENT_2).decode())
     else:
-        for key, value in result.items():
-            print(f"{key:28s} {value}")
+        for key, value in report["median"].items():
+            if key != "curve":
+                print(f"{key:28s} {value}")
+        print("offered/s  achieved/s      p50      p95      p99      max  (ms)  load/worker CPU ms")
+        for p in report["median"]["curve"]:
+            print(
+                f"{p['offered_eps']:>9,.0f} {p['achieved_eps']:>11,.0f} {p['p50_ms']:>8.1f} "
+                f"{p['p95_ms']:>8.1f} {p['p99_ms']:>8.1f} {p['max_ms']:>8.1f}  "
+                f"{p['load_cpu_ms_per_event']:.3f} / {p['worker_cpu_ms_per_event']:.3f}"
+            )
+    print(f"median of {args.repeat}; every run in {args.out / 'report.json'}", file=sys.stderr)
     return 0

@@ -1,0 +1,152 @@
+"""Latency at an offered rate, and the latency–throughput curve of one worker.
+
+The load generator is kept cheap so it does not compete with the worker for the CPU: messages
+are encoded before the clock starts, the publisher only stamps each event id as it sends, and
+one group-less consumer reads the recommendations in fetch batches. Its own CPU per event is
+measured and reported beside the worker's, so a reader can see which side the machine spent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamrec.stream.config.settings import Settings
+from streamrec.stream.records.schemas import encode_event
+
+Row = tuple[str, str, str, float]  # user, item, action, ts
+
+FIRST_RATE = 250.0
+MAX_RATE = 64_000.0
+SATURATED_P50_MS = 1000.0  # past this the worker is behind: the curve stops
+
+
+@dataclass(frozen=True)
+class LatencyPoint:
+    """Publish -> recommendation received, at one offered rate."""
+
+    offered_eps: float
+    achieved_eps: float  # what the publisher really sent per second
+    sent: int
+    received: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    load_cpu_ms_per_event: float  # this process: publisher + consumer
+    worker_cpu_ms_per_event: float
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (from /proc/PID/stat)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_at(
+    settings: Settings,
+    rows: Sequence[Row],
+    rate: float,
+    seconds: float,
+    prefix: str,
+    worker_pid: int,
+) -> LatencyPoint:
+    """Offer ``rate`` events/s for ``seconds`` (rows reused in turn) and time each answer."""
+    from streamrec.stream.tools.clients import follow, publish
+
+    m = max(50, int(rate * seconds))
+    encoded = [
+        (r[0].encode(), f"{prefix}{k}", r) for k, r in ((k, rows[k % len(rows)]) for k in range(m))
+    ]
+    payloads = [(key, eid, encode_event(*r, event_id=eid)) for key, eid, r in encoded]
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def consume() -> None:
+        for rec in follow(settings, settings.recommendations_topic, idle_timeout_s=10):
+            got = time.time()
+            t = sent.get(rec.get("event_id") or "")
+            if t is not None:
+                latencies.append(got - t)
+            if len(latencies) >= m or done.is_set():
+                return
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    time.sleep(2.0)  # let the consumer find its partitions and the end offsets
+
+    def stamped() -> Iterator[tuple[bytes, bytes]]:
+        for key, eid, value in payloads:
+            sent[eid] = time.time()
+            yield key, value
+
+    cpu0, wcpu0, t0 = time.process_time(), process_cpu_s(worker_pid), time.perf_counter()
+    publish(settings, stamped(), rate=rate, total=m, progress=False)
+    elapsed = time.perf_counter() - t0
+    consumer.join(seconds + 30)
+    done.set()
+    load_cpu, worker_cpu = time.process_time() - cpu0, process_cpu_s(worker_pid) - wcpu0
+    lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    p50, p95, p99, top = (float(v) for v in np.percentile(lat, [50, 95, 99, 100]))
+    return LatencyPoint(
+        offered_eps=round(rate, 1),
+        achieved_eps=round(m / elapsed, 1),
+        sent=m,
+        received=len(latencies),
+        p50_ms=round(p50, 2),
+        p95_ms=round(p95, 2),
+        p99_ms=round(p99, 2),
+        max_ms=round(top, 2),
+        load_cpu_ms_per_event=round(1000 * load_cpu / m, 4),
+        worker_cpu_ms_per_event=round(1000 * worker_cpu / m, 4),
+    )
+
+
+def latency_curve(
+    settings: Settings, rows: Sequence[Row], sustained: float, seconds: float, worker_pid: int
+) -> list[LatencyPoint]:
+    """Offered rates from 250 events/s doubling until the worker saturates (or 64k/s)."""
+    points: list[LatencyPoint] = []
+    rate = FIRST_RATE
+    while rate <= MAX_RATE:
+        point = measure_at(settings, rows, rate, seconds, f"c{int(rate)}-", worker_pid)
+        points.append(point)
+        saturated = point.p50_ms > SATURATED_P50_MS or point.received < 0.99 * point.sent
+        if saturated or rate >= sustained:
+            break
+        rate *= 2
+    return points
+
+
+def plot_curve(points: Sequence[dict[str, Any]], title: str, path: Path) -> Path:
+    """p50/p95/p99 against the offered rate, log scales, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    rates = [p["offered_eps"] for p in points]
+    for key, style in (("p50_ms", "o-"), ("p95_ms", "s--"), ("p99_ms", "^-")):
+        ax.plot(rates, [p[key] for p in points], style, label=key.removesuffix("_ms"))
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("offered events/s")
+    ax.set_ylabel("publish -> recommendation, ms")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

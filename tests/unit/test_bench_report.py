@@ -1,0 +1,40 @@
+"""Repeated bench runs report the median of every figure; curves are joined by offered rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from streamrec.stream.tools.bench_report import median_curve, median_of, write_report
+
+
+def _run(eps: float, p99: float, rates: tuple[float, ...]) -> dict[str, object]:
+    curve = [{"offered_eps": r, "p50_ms": p99 / 4, "p95_ms": p99 / 2, "p99_ms": p99} for r in rates]
+    return {
+        "source": "replay",
+        "sustained_eps": eps,
+        "time_split": {"worker_cpu_ms_per_event": eps / 10_000},
+        "model": {"catalog_rows": 1000},
+        "curve": curve,
+    }
+
+
+def test_median_of_runs_field_by_field() -> None:
+    runs = [_run(3000, 30, (250, 500)), _run(4000, 10, (250, 500, 1000)), _run(3500, 20, (250,))]
+    m = median_of(runs)
+    assert m["sustained_eps"] == 3500 and m["source"] == "replay"
+    assert m["time_split"]["worker_cpu_ms_per_event"] == 0.35
+    assert [p["offered_eps"] for p in m["curve"]] == [250]  # only the rates every run reached
+    assert m["curve"][0]["p99_ms"] == 20
+
+
+def test_median_curve_and_report_files(tmp_path: Path) -> None:
+    curves = [_run(1, 8, (250, 500))["curve"], _run(1, 4, (250, 500))["curve"]]
+    assert [p["p99_ms"] for p in median_curve(curves)] == [6, 6]  # type: ignore[arg-type]
+    runs = [_run(3000, 30, (250, 500)), _run(4000, 10, (250, 500))]
+    report = write_report(runs, tmp_path / "out")
+    saved = orjson.loads((tmp_path / "out" / "report.json").read_bytes())
+    assert saved["repeats"] == 2 and len(saved["runs"]) == 2
+    assert saved["median"] == report["median"] and report["median"]["sustained_eps"] == 3500
+    assert (tmp_path / "out" / "latency.png").stat().st_size > 1000
