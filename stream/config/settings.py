@@ -15,6 +15,8 @@ from pydantic_settings import SettingsConfigDict
 from streamrec.models.data.actions import DEFAULT_ACTION_NAMES
 from streamrec.stream.config.base import DeploymentSettings
 
+ITEMS_TABLE = "item-metadata"  # the worker's Faust table of item catalog records
+
 
 class Settings(DeploymentSettings):
     """Every knob of a worker, documented per field (shared ones in the base)."""
@@ -156,6 +158,11 @@ class Settings(DeploymentSettings):
     def changelog_topic(self) -> str:
         """Faust's changelog topic of the user-state table."""
         return f"{self.app_id}-{self.table_name}-changelog"
+
+    @property
+    def items_changelog_topic(self) -> str:
+        """Faust's changelog topic of the item-metadata table."""
+        return f"{self.app_id}-{ITEMS_TABLE}-changelog"
 
     @property
     def models_dir(self) -> Path:

@@ -61,6 +61,11 @@ def worker_topics(settings: Settings, partitions: int | None = None) -> list[Top
         ),
         TopicSpec(settings.dead_letter_topic, 1, rf, retention_ms=14 * DAY_MS),
         items_topic(settings),
+        # The tables' changelogs, as Faust would create them, but before any worker joins the
+        # group: workers starting together otherwise assign partitions while a changelog is
+        # still missing (Faust logs "Ignoring missing topic" and the worker may never recover).
+        TopicSpec(settings.changelog_topic, p, rf, compacted=True),
+        TopicSpec(settings.items_changelog_topic, 1, rf, compacted=True),
     ]
 
 

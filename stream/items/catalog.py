@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from streamrec.models.data.catalog import CatalogError, ItemRecord
-from streamrec.stream.config.settings import Settings
+from streamrec.stream.config.settings import ITEMS_TABLE, Settings
 from streamrec.stream.serving.processor import bind_event
 from streamrec.stream.serving.slot import ModelSlot
 from streamrec.stream.serving.step import ServingModel
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ITEMS_TABLE = "item-metadata"
 SCAN_YIELD = 10_000  # table keys checked between two yields to the event loop
 
 

@@ -21,10 +21,16 @@ def test_topics_take_replication_and_names_from_the_settings() -> None:
         "streamrec-recommendations",
         "streamrec-dead-letters",
         "streamrec-items",
+        "shop-user-state-changelog",
+        "shop-item-metadata-changelog",
     }
     assert {t.replication for t in specs.values()} == {3}
     assert specs["shop-events-by-user"].partitions == 6
     assert items_topic(s).configs == {"cleanup.policy": "compact"}
+    # The tables' changelogs exist before any worker joins: compacted, partitioned like the table.
+    assert specs["shop-user-state-changelog"].partitions == 6
+    assert specs["shop-item-metadata-changelog"].partitions == 1
+    assert specs["shop-user-state-changelog"].configs == {"cleanup.policy": "compact"}
     t = TrainerSettings(app_id="shop", replication=3, models_topic="shop-models")
     lease = lease_topic(t)
     assert (lease.name, lease.partitions, lease.replication) == ("shop-trainer-lease", 1, 3)
