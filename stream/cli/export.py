@@ -229,15 +229,7 @@ def _bench_step(args: argparse.Namespace) -> int:
     _quiet_exporter_logs()
     if args.gpu_suite:
         return _gpu_suite(args)
-    overrides: dict[str, Any] = {"provider": args.provider}
-    if args.catalogs:
-        overrides["catalogs"] = tuple(int(x) for x in args.catalogs.split(","))
-    if args.batches:
-        overrides["batches"] = tuple(int(x) for x in args.batches.split(","))
-    if args.iters:
-        overrides["iters"] = args.iters
-    if args.threads:
-        overrides["threads"] = args.threads
+    overrides = {"provider": args.provider, **_grid(args, "threads")}
     cfg = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
     result = run_bench(cfg)
     if args.json:
@@ -248,20 +240,26 @@ def _bench_step(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grid(args: argparse.Namespace, threads_field: str) -> dict[str, Any]:
+    """The step benchmarks' shared flags (catalogs, batches, iters, threads) that were set."""
+    grid: dict[str, Any] = {}
+    if args.catalogs:
+        grid["catalogs"] = tuple(int(x) for x in args.catalogs.split(","))
+    if args.batches:
+        grid["batches"] = tuple(int(x) for x in args.batches.split(","))
+    if args.iters:
+        grid["iters"] = args.iters
+    if args.threads:
+        grid[threads_field] = args.threads
+    return grid
+
+
 def _gpu_suite(args: argparse.Namespace) -> int:
     import orjson
 
     from streamrec.export.gpu_suite import SuiteConfig, run_gpu_suite
 
-    overrides: dict[str, Any] = {}
-    if args.catalogs:
-        overrides["catalogs"] = tuple(int(x) for x in args.catalogs.split(","))
-    if args.batches:
-        overrides["batches"] = tuple(int(x) for x in args.batches.split(","))
-    if args.iters:
-        overrides["iters"] = args.iters
-    if args.threads:
-        overrides["cpu_threads"] = args.threads
+    overrides = _grid(args, "cpu_threads")
     result = run_gpu_suite(SuiteConfig(**overrides))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
