@@ -26,6 +26,8 @@ from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TransportT
 
+from streamrec.stream.transport.positions import Positions, Verdict
+
 # Faust yields to the loop every 100 messages of a fetch (health checks, other agents).
 _YIELD_EVERY = 100
 
@@ -33,28 +35,28 @@ _YIELD_EVERY = 100
 class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
     """The aiokafka consumer with one suspension guard per fetch instead of per message.
 
-    It also keeps what it hands to the streams contiguous per partition:
+    It also keeps what it hands to the streams contiguous per partition
+    (:mod:`streamrec.stream.transport.positions` decides about each record):
 
-    - A seek (recovery seeks every partition back to its committed offset) ends the fetch
-      being delivered: the rest of it was read from the old position, and delivering it
-      would move the read offset past records the seek is about to fetch again, so that
-      they would be dropped as "already delivered".
-    - A record further on than the next expected offset (the one after the last delivered,
-      or the committed offset after a seek) is not taken as a gap at once: the partition
-      is sought back to the expected offset and fetched again, and the gap is accepted
-      only when the fetch from its start confirms it (compaction, transaction markers).
-      Otherwise records skipped by a fetch position that moved on without them would be
-      lost to the handler, and a later record's offset would mark them applied.
+    - A seek by Faust (recovery seeks every partition back to its committed offset) ends
+      the fetch being delivered: the rest of it was read from the old positions, and
+      delivering it would move the read offsets past records the seek is about to fetch
+      again, so that they would be dropped as "already delivered".
+    - A record further on than the next expected offset of its partition is not taken as
+      a gap at once: that partition alone is sought back and fetched again, while the rest
+      of the fetch goes on for the others.
     """
 
-    _seeks = 0  # bumped around every seek; a fetch delivered across one is stale
-    _expected: dict[Any, int] | None = None  # tp -> next offset to deliver
-    _probed: dict[Any, tuple[int, int]] | None = None  # tp -> (expected, found) re-fetched
+    _seeks = 0  # bumped around every seek by Faust; a fetch delivered across one is stale
+    _positions: Positions | None = None
+    refetches = 0  # partitions sought back because a fetch had skipped records of theirs
 
-    def _expectations(self) -> tuple[dict[Any, int], dict[Any, tuple[int, int]]]:
-        if self._expected is None or self._probed is None:
-            self._expected, self._probed = {}, {}
-        return self._expected, self._probed
+    @property
+    def positions(self) -> Positions:
+        """Expected offsets and refetches (created on first use: Faust builds the consumer)."""
+        if self._positions is None:
+            self._positions = Positions()
+        return self._positions
 
     async def perform_seek(self) -> None:
         """Seek every partition to its committed offset (and forget delivery positions)."""
@@ -63,7 +65,7 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             await super().perform_seek()
         finally:
             self._seeks += 1
-            self._expectations()[0].clear()
+            self.positions.forget()
 
     async def seek(self, partition: Any, offset: int) -> None:
         """Seek one partition (and expect ``offset`` next from it)."""
@@ -72,7 +74,7 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             await super().seek(partition, offset)
         finally:
             self._seeks += 1
-            self._expectations()[0][partition] = offset
+            self.positions.sought(partition, offset)
 
     async def _drain_messages(self, fetcher: Any) -> None:
         should_stop = self._stopped.is_set
@@ -98,16 +100,17 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             raise
 
     async def _deliver_fetch(self) -> None:
-        """Fetch once (up to 1 s) and pass each new message to the conductor, in order."""
+        """Fetch once (up to 1 s) and pass each admitted message to the conductor, in order."""
         callback = self.callback
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
         commit_every = self._commit_every
-        expected, probed = self._expectations()
+        positions = self.positions
         committed = self._committed_offset
         await asyncio.sleep(0)  # a fetch may return at once, again and again
         since_yield = 0
         seeks = self._seeks
+        positions.start_fetch()
         async for tp, message in self.getmany(timeout=1.0):
             if self._seeks != seeks:
                 return  # read before a seek: the next fetch starts at the new position
@@ -116,18 +119,19 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
                 await asyncio.sleep(0)
                 since_yield = 0
             offset = message.offset
-            last = read_offset[tp]
-            if last is not None and offset < last:
-                continue  # already delivered (Faust drops these too)
-            if acks_enabled_for(message.topic):
-                want = expected.get(tp, committed[tp])
-                if want is not None and offset > want and probed.get(tp) != (want, offset):
-                    probed[tp] = (want, offset)  # fetch again from ``want`` to confirm
-                    await self.seek(tp, want)
-                    return
-                probed.pop(tp, None)
-                if last and offset - last > 1:
-                    await self._add_gap(tp, last + 1, offset)  # compacted or aborted records
+            admission = positions.admit(
+                tp, offset, read_offset[tp], committed[tp], acks_enabled_for(message.topic)
+            )
+            verdict = admission.verdict
+            if verdict is Verdict.SKIP:
+                continue
+            if verdict is Verdict.REFETCH:
+                self.refetches += 1
+                # Faust's own seek: not one that ends this fetch for the other partitions.
+                await AIOKafkaConsumer.seek(self, tp, admission.want)
+                continue
+            if verdict is Verdict.DELIVER_AFTER_GAP:
+                await self._add_gap(tp, admission.want, offset - 1)  # records really gone
             if commit_every is not None and self._n_acked >= commit_every:
                 self._n_acked = 0
                 await self.commit()
@@ -135,7 +139,7 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             if self._seeks != seeks:
                 return  # sought while delivering: the seek's position stands
             read_offset[tp] = offset
-            expected[tp] = offset + 1
+            positions.delivered(tp, offset)
 
 
 class IdempotentProducer(AIOKafkaProducer):  # type: ignore[misc]

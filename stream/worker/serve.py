@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.worker import diagnose
 
 if TYPE_CHECKING:
     from streamrec.stream.worker.app import StreamApp
@@ -125,5 +126,9 @@ def _quiet_worker_class() -> type:
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             logger.setLevel(level)
+
+        def _on_sigusr1(self) -> None:
+            # mode's own dump logs every frame's locals (hundreds of KB); ours is compact.
+            diagnose.dump(self.app)
 
     return QuietWorker

@@ -117,7 +117,7 @@ def test_kill_9_and_restart_loses_nothing_and_applies_nothing_twice(
             wait_until(all_applied, 120, 1.0, "all events applied")
         except TimeoutError:
             wrong = {u: c for u, c in seen[0].items() if c != per_user}
-            log = (tmp_path / "w3.log").read_text(errors="replace")[-4000:]
+            log = third.dump()
             detail = f"counts (want {per_user}): {wrong}\nw3.log tail:\n{log}"
             raise AssertionError(detail) from None
         recs = read_topic(

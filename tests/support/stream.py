@@ -42,7 +42,8 @@ def worker_settings(
         "bundle": bundle,
         "data_dir": tmp_path / "state",
         "batch_within_s": 0.02,
-        "log_level": "WARNING",
+        # STREAMREC_TEST_WORKER_LOG_LEVEL=INFO shows Faust's rebalances and recovery in the logs.
+        "log_level": os.environ.get("STREAMREC_TEST_WORKER_LOG_LEVEL", "WARNING"),
         **extra,
     }
 
@@ -125,6 +126,15 @@ class Worker:
             if line.startswith(name) and not line.startswith("#"):
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+    def dump(self) -> str:
+        """Have the worker log its tasks and consumer state (SIGUSR1); the log's tail after."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+        text = self.log.read_text(errors="replace")
+        start = text.rfind("diagnostic dump")
+        return text[max(start, len(text) - 4000) if start < 0 else start :][:30000]
 
     def kill(self) -> None:
         if self.proc is not None:
