@@ -16,6 +16,7 @@ set by the app).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,8 @@ from faust.types import TransportT
 
 from streamrec.stream.transport.positions import Positions, Verdict
 
+log = logging.getLogger(__name__)
+
 # Faust yields to the loop every 100 messages of a fetch (health checks, other agents).
 _YIELD_EVERY = 100
 
@@ -39,9 +42,13 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
     (:mod:`streamrec.stream.transport.positions` decides about each record):
 
     - A seek by Faust (recovery seeks every partition back to its committed offset) ends
-      the fetch being delivered: the rest of it was read from the old positions, and
-      delivering it would move the read offsets past records the seek is about to fetch
-      again, so that they would be dropped as "already delivered".
+      the fetch being delivered: the rest of it may have been read from the old positions,
+      and delivering it would move the read offsets past records the seek is about to fetch
+      again, so that they would be dropped as "already delivered". The records may also
+      have been read *after* the seek (the fetch was waiting while the seek ran), and the
+      client counts them consumed; so the next fetch first seeks back to the committed
+      offsets. Without that, a partition whose records all came in that fetch would wait
+      for a later record to show the gap, and at the end of a burst there is none.
     - A record further on than the next expected offset of its partition is not taken as
       a gap at once: that partition alone is sought back and fetched again, while the rest
       of the fetch goes on for the others.
@@ -50,6 +57,8 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
     _seeks = 0  # bumped around every seek by Faust; a fetch delivered across one is stale
     _positions: Positions | None = None
     refetches = 0  # partitions sought back because a fetch had skipped records of theirs
+    _resync = False  # the last fetch spanned a seek: seek to the committed offsets first
+    resyncs = 0  # partitions sought back to their committed offset after a fetch spanned a seek
 
     @property
     def positions(self) -> Positions:
@@ -75,6 +84,30 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
         finally:
             self._seeks += 1
             self.positions.sought(partition, offset)
+
+    async def _seek_to_committed(self) -> None:
+        """Seek every partition whose offsets are committed back to its committed offset.
+
+        A fetch that spans a seek (recovery seeks to the committed offsets while the fetch
+        is waiting) can return records read *after* the seek. They cannot be told from
+        records read before it, so the fetch is dropped; without this, the client's
+        position would stand after them, and if no later record came to show the gap, the
+        partition would never deliver them.
+        """
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        positions = self.positions
+        committed = self._committed_offset
+        sought = 0
+        for tp in list(self.assignment()):
+            if not acks_enabled_for(tp.topic):
+                continue
+            want = committed.get(tp)
+            if want is not None:
+                sought += 1
+                positions.sought(tp, want)
+                await AIOKafkaConsumer.seek(self, tp, want)
+        self.resyncs += sought
+        log.info("a fetch spanned a seek: %d partitions sought back to their commits", sought)
 
     async def _drain_messages(self, fetcher: Any) -> None:
         should_stop = self._stopped.is_set
@@ -108,12 +141,18 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
         positions = self.positions
         committed = self._committed_offset
         await asyncio.sleep(0)  # a fetch may return at once, again and again
+        if self._resync and self._seeks % 2 == 0:  # (no seek running now)
+            self._resync = False
+            await self._seek_to_committed()
         since_yield = 0
         seeks = self._seeks
         positions.start_fetch()
         async for tp, message in self.getmany(timeout=1.0):
             if self._seeks != seeks:
-                return  # read before a seek: the next fetch starts at the new position
+                # A seek came while this fetch was read or waited for. Records read after
+                # it were counted consumed by the client: the next fetch gets them again.
+                self._resync = True
+                return
             since_yield += 1
             if since_yield > _YIELD_EVERY:
                 await asyncio.sleep(0)

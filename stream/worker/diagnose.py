@@ -41,7 +41,11 @@ def dump(app: Any) -> None:
 def consumer_state(app: Any) -> str:
     """One line per assigned partition: paused, read, committed, expected, unacked."""
     consumer = app.consumer
-    lines = [f"flow active: {consumer.flow_active}\n"]
+    lines = [
+        f"flow active: {consumer.flow_active}; "
+        f"faust paused: {_names(getattr(consumer, '_paused_partitions', ()))}; "
+        f"faust active: {_names(getattr(consumer, '_active_partitions', None) or ())}\n"
+    ]
     driver = getattr(getattr(consumer, "_thread", None), "_consumer", None)
     assigned = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
     paused = set(driver.paused()) if driver is not None else set()
@@ -56,8 +60,31 @@ def consumer_state(app: Any) -> str:
             f"read={consumer._read_offset.get(tp)} "
             f"committed={consumer._committed_offset.get(tp)} "
             f"expected={expected.get(tp)} unacked={unacked.get(tp, 0)} "
-            f"acked={len(consumer._acked.get(tp, ()))}\n"
+            f"acked={len(consumer._acked.get(tp, ()))} client: {_client_state(driver, tp)}\n"
         )
     if positions is not None:
-        lines.append(f"refetches: {getattr(consumer, 'refetches', 0)}\n")
+        lines.append(
+            f"refetches: {getattr(consumer, 'refetches', 0)}, "
+            f"resyncs: {getattr(consumer, 'resyncs', 0)}\n"
+        )
     return "".join(lines)
+
+
+def _names(tps: Any) -> str:
+    return ",".join(sorted(f"{tp.topic.rsplit('-', 1)[-1]}[{tp.partition}]" for tp in tps))
+
+
+def _client_state(driver: Any, tp: Any) -> str:
+    """The broker client's own view of ``tp``: position, status, buffered fetch."""
+    try:
+        assignment = driver._subscription.subscription.assignment
+        state = assignment.state_value(tp)
+        fetcher = driver._fetcher
+        buffered = fetcher._records.get(tp)
+        return (
+            f"position={state._position} status={state._status.name} "
+            f"paused={state._paused} highwater={state.highwater} "
+            f"buffered={type(buffered).__name__ if buffered is not None else None}"
+        )
+    except Exception as exc:  # internals differ: say so instead of failing the dump
+        return f"unavailable ({type(exc).__name__})"
