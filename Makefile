@@ -86,3 +86,8 @@ test-unit: venv  ## unit tier only (no broker)
 
 clean:
 	rm -rf .kafka build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+
+# docs/metrics.md: the tables between its generated markers, from the worker's registry.
+.PHONY: metrics-doc
+metrics-doc: venv  ## regenerate the metric tables of docs/metrics.md
+	$(PY) -m streamrec.stream.tools.metrics_reference
