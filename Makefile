@@ -7,7 +7,7 @@ KAFKA := deploy/kafka/kafka.sh
 KAFKA_PORT ?= 9092
 export STREAMREC_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck clean demo bench-stream bench-items chaos
+.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck schemas settings-doc clean demo bench-stream bench-items chaos
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -70,6 +70,15 @@ $(TYPECHECK_TREE):
 
 typecheck: venv $(TYPECHECK_TREE)  ## mypy (strict on stream/, models/, export/)
 	$(VENV)/bin/mypy
+
+# The records' JSON Schemas are generated from the parser's constants; a unit test fails
+# when the committed files differ from what the code generates.
+schemas: venv  ## regenerate docs/schemas/*.schema.json from the code
+	$(PY) -m streamrec.stream.records.json_schema
+
+# docs/settings.md is rendered from the settings classes; a unit test keeps it in sync.
+settings-doc: venv  ## regenerate docs/settings.md from stream/config
+	$(PY) -m streamrec.stream.config.reference
 
 # The README's test command: install, lint, start Kafka, run every tier, stop Kafka.
 test: venv $(TYPECHECK_TREE)

@@ -8,9 +8,8 @@ from typing import Any
 
 from streamrec.stream.cli.common import Subparsers
 
-DATASET = (
-    Path(__file__).resolve().parents[3] / "shared" / "datasets" / "taobao_user_behavior_110k.csv"
-)
+# The Taobao slice beside a checkout, as the project's machines keep it (relative to the cwd).
+DATASET = Path("../shared/datasets/taobao_user_behavior_110k.csv")
 
 
 def register(sub: Subparsers[Any]) -> None:
@@ -43,7 +42,12 @@ def add_bench_stream(bench: Subparsers[Any]) -> None:
         "worker and load-generator CPU per event, RSS, bytes per state. Medians of --repeat.",
     )
     b.add_argument("--bundle", type=Path, help="model bundle (default: train a small one)")
-    b.add_argument("--data", type=Path, default=DATASET, help="Taobao CSV to replay")
+    b.add_argument(
+        "--data",
+        type=Path,
+        default=DATASET,
+        help="Taobao CSV to replay (generated events when missing)",
+    )
     b.add_argument("--generated", action="store_true", help="use generated events instead")
     b.add_argument("--events", type=int, default=0, help="events to replay (0: all)")
     b.add_argument(
@@ -61,7 +65,7 @@ def add_bench_stream(bench: Subparsers[Any]) -> None:
         "--out",
         type=Path,
         default=Path("bench-results/stream"),
-        help="report.json (median and every run) and latency.png (default %(default)s)",
+        help="report.json (median and every run) and latency.png",
     )
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.add_argument("--profile", type=Path, help="run the worker under cProfile, write here")

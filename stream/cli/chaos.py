@@ -21,11 +21,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "that the dead letters are the poison sent. Exit 0 only when all hold; 2 when the "
         "harness itself failed. Progress goes to stderr, the table to stdout.",
     )
-    c.add_argument("--kills", type=int, default=20, help="worker SIGKILLs (default 20)")
-    c.add_argument("--bounces", type=int, default=5, help="broker bounces (default 5)")
-    c.add_argument("--workers", type=int, default=3, help="workers at the start (default 3)")
-    c.add_argument("--rate", type=float, default=40.0, help="events per second (default 40)")
-    c.add_argument("--users", type=int, default=100, help="distinct users (default 100)")
+    c.add_argument("--kills", type=int, default=20, help="worker SIGKILLs")
+    c.add_argument("--bounces", type=int, default=5, help="broker bounces")
+    c.add_argument("--workers", type=int, default=3, help="workers at the start")
+    c.add_argument("--rate", type=float, default=40.0, help="events per second")
+    c.add_argument("--users", type=int, default=100, help="distinct users")
     c.add_argument("--seed", type=int, default=0, help="seed of the load and the schedule")
     c.add_argument(
         "--standby-replicas", type=int, default=0, help="STREAMREC_STANDBY_REPLICAS of the workers"

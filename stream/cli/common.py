@@ -5,25 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from streamrec.stream.cli.settings_flags import add_row
+from streamrec.stream.config.reference import setting_rows
+from streamrec.stream.config.settings import Settings
+
 Subparsers = argparse._SubParsersAction  # argparse's own (private) type of add_subparsers()
 
-KAFKA_FLAGS = {
-    "bootstrap": "Kafka bootstrap servers, comma-separated host:port",
-    "app_id": "deployment id: consumer group and prefix of internal topics",
-}
-TOPIC_FLAGS = {
-    "events_topic": "input events topic",
-    "recommendations_topic": "output recommendations topic",
-    "models_topic": "compacted models topic (versions and serving history)",
-    "items_topic": "compacted item catalog topic",
-}
+KAFKA_FLAGS = ("bootstrap", "app_id")
+TOPIC_FLAGS = ("events_topic", "recommendations_topic", "models_topic", "items_topic")
 
 
-def kafka_flags(p: argparse.ArgumentParser, *topics: str) -> None:
-    """``--bootstrap``, ``--app-id`` and the named topic flags, each naming its variable."""
-    for field, text in {**KAFKA_FLAGS, **{t: TOPIC_FLAGS[t] for t in topics}}.items():
-        flag = "--" + field.replace("_", "-")
-        p.add_argument(flag, dest=field, help=f"{text} (env STREAMREC_{field.upper()})")
+def kafka_flags(p: argparse.ArgumentParser, *fields: str) -> None:
+    """``--bootstrap`` and the named Kafka settings (``app_id``, topics), as documented."""
+    rows = {r.field: r for r in setting_rows(Settings)}
+    for field in ("bootstrap", *fields):
+        if field not in TOPIC_FLAGS and field not in KAFKA_FLAGS:
+            raise ValueError(f"{field} is not a Kafka or topic setting")
+        add_row(p, rows[field])
 
 
 def overrides(args: argparse.Namespace, *fields: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streamrec.stream.cli.common import Subparsers, kafka_flags, overrides
+from streamrec.stream.cli.settings_flags import add_settings_flags, setting_overrides
 from streamrec.stream.config.trainer_settings import TrainerSettings, load_trainer_settings
 
 
@@ -29,17 +30,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Reads the events topic into a bounded window and, every T seconds or N "
         "events, fine-tunes the serving model, gates it on the newest slice and publishes "
         "it to the models topic when not worse. Safe to run twice: only the holder of the "
-        "trainer lease acts. Every setting also reads STREAMREC_* "
-        "(stream/config/trainer_settings.py).",
+        "trainer lease acts. Each setting below is read from its STREAMREC_* variable; a flag "
+        "wins over the variable (`streamrec config trainer` prints what is in effect).",
+        usage="%(prog)s [options]",
     )
-    kafka_flags(t, "models_topic", "events_topic")
-    t.add_argument("--checkpoint", type=Path, help="start from this when no version exists")
-    t.add_argument("--work-dir", dest="work_dir", type=Path, help="local version copies")
-    t.add_argument("--train-every-s", dest="train_every_s", type=float, help="round period")
-    t.add_argument("--train-every-events", dest="train_every_events", type=int)
-    t.add_argument("--window-events", dest="window_events", type=int)
-    t.add_argument("--window-s", dest="window_s", type=float)
-    t.set_defaults(handler=_trainer)
+    rows = add_settings_flags(t, TrainerSettings, "online trainer")
+    t.set_defaults(handler=_trainer, setting_rows=rows)
 
     m = sub.add_parser("model", help="list, roll back or publish model versions")
     msub = m.add_subparsers(dest="model_command", metavar="ACTION", required=True)
@@ -51,9 +47,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     rb.add_argument("version")
     rb.set_defaults(handler=_rollback)
     pub = msub.add_parser("publish", help="export a checkpoint and make it serving")
-    kafka_flags(pub, "models_topic")
+    kafka_flags(pub, "app_id", "models_topic")
     pub.add_argument("checkpoint", type=Path)
-    pub.add_argument("--version", help="version name (default: derived from the time)")
+    pub.add_argument(
+        "--model-version", dest="version", help="version name (default: derived from the time)"
+    )
     pub.set_defaults(handler=_publish)
 
 
@@ -62,7 +60,7 @@ def add_bench_online(bench: Subparsers[Any]) -> None:
     br = bench.add_parser(
         "online",
         help="replay a stream with fine-tuning on vs off (prequential HR@10 plot, ratio)",
-        description="Trains a day-0 model on the first 20%% of the events, then replays the "
+        description="Trains a day-0 model on the first 20% of the events, then replays the "
         "rest in chunks: each chunk is scored by the frozen and the online model before the "
         "online side fine-tunes, gates and promotes. Writes a PNG and a JSON report.",
     )
@@ -83,8 +81,7 @@ def add_bench_online(bench: Subparsers[Any]) -> None:
 def _trainer(args: argparse.Namespace) -> int:
     from streamrec.stream.trainer.loop import Trainer
 
-    names = ("events_topic", "checkpoint", "work_dir", "train_every_s", "train_every_events")
-    settings = _settings(args, *names, "window_events", "window_s")
+    settings = load_trainer_settings(**setting_overrides(args, args.setting_rows))
     trainer = Trainer(settings)
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))

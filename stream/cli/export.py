@@ -14,8 +14,6 @@ from typing import Any
 
 from streamrec.stream.cli.common import Subparsers
 
-REAL_DATA = Path("/work/shared/datasets/amazon_beauty_s3rec.txt")
-
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this package's subcommands to the CLI."""
@@ -28,17 +26,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     e.add_argument("checkpoint", type=Path, help="checkpoint written by `streamrec train`")
     e.add_argument("out", type=Path, help="bundle directory to create")
-    e.add_argument("--k", type=int, default=20, help="items returned per event (default 20)")
-    e.add_argument("--version", help="model version (default: m-<sha of the step graph>)")
+    e.add_argument("--k", type=int, default=20, help="items returned per event")
+    e.add_argument(
+        "--model-version", dest="version", help="model version (default: m-<sha of the step graph>)"
+    )
     e.add_argument("--parent", help="version of the model this one replaces")
     e.add_argument(
         "--real-data",
         type=Path,
-        default=REAL_DATA if REAL_DATA.is_file() else None,
-        help="sequence file `user item item ...` for real-input verification "
-        f"(default {REAL_DATA} when present)",
+        help="sequence file `user item item ...` of the model's own data: verification also "
+        "replays its real next events (default: random inputs only)",
     )
-    e.add_argument("--real-n", type=int, default=10_000, help="real inputs to check (10000)")
+    e.add_argument("--real-n", type=int, default=10_000, help="real inputs to check")
     e.add_argument(
         "--variants",
         default="int8",
@@ -85,7 +84,7 @@ def add_bench_step(bench: Subparsers[Any]) -> None:
         "--out",
         type=Path,
         default=Path("bench-results/gpu-suite.json"),
-        help="JSON file of --gpu-suite (default %(default)s)",
+        help="JSON file of --gpu-suite",
     )
     s.set_defaults(handler=_bench_step)
 
@@ -97,7 +96,7 @@ def add_bench_step(bench: Subparsers[Any]) -> None:
     )
     n.add_argument("--catalogs", default="10000,100000", help="comma list of catalog sizes")
     n.add_argument("--batches", default="1,256", help="comma list of batch sizes")
-    n.add_argument("--length", type=int, default=50, help="events per history (50)")
+    n.add_argument("--length", type=int, default=50, help="events per history")
     n.add_argument("--json", action="store_true", help="print the result as JSON")
     n.set_defaults(handler=_bench_encode)
 

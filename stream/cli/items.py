@@ -60,8 +60,8 @@ def add_bench_items(bench: Subparsers[Any]) -> None:
     b.add_argument("--dataset", choices=("synthetic", "movielens"), default="synthetic")
     b.add_argument("--events", type=Path, help="event file (instead of --dataset)")
     b.add_argument("--catalog", type=Path, help="item catalog for --events")
-    b.add_argument("--format", default="csv", help="format of --events (default csv)")
-    b.add_argument("--encoder", type=Path, help="exported encoder directory (default: cache)")
+    b.add_argument("--format", default="csv", help="format of --events")
+    b.add_argument("--text-encoder", type=Path, help="exported encoder directory (default: cache)")
     b.add_argument(
         "--fusion",
         choices=("sum", "gate", "concat"),
@@ -137,7 +137,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     report = run_text_benchmark(
         data,
         cfg,
-        str(args.encoder or load_cache_settings().text_encoder_dir),
+        str(args.text_encoder or load_cache_settings().text_encoder_dir),
         tuple(args.fusion) if args.fusion else FUSIONS,
         holdout_share=args.holdout,
         text_loss=args.text_loss,

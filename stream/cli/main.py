@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from streamrec.stream.cli.help import show_defaults
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
@@ -24,7 +26,12 @@ COMMAND_MODULES = (
     "streamrec.stream.cli.items",
     "streamrec.stream.cli.chaos",
     "streamrec.stream.cli.bench",
+    "streamrec.stream.cli.show_config",
 )
+# kafka-python logs every connection and metadata refresh at INFO, drowning the command's own
+# lines; it logs at INFO only with -vv. (A worker's Faust and aiokafka lines follow its
+# STREAMREC_LOG_LEVEL.)
+CHATTY_LOGGERS = ("kafka",)
 
 DESCRIPTION = """\
 streamrec: a real-time sequential recommender running as a Kafka stream processor.
@@ -45,21 +52,60 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: info messages, -vv: debug messages, client libraries' included",
     )
+    parser.add_argument("--version", action="version", version=f"streamrec {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    show_defaults(parser)
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("streamrec")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+def configure_logging(verbose: int) -> None:
+    """WARNING by default, INFO with -v, DEBUG with -vv (client libraries: INFO only at -vv)."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
+
+
+def secret_fields() -> set[str]:
+    """Settings whose values are never printed."""
+    from streamrec.stream.config.reference import setting_rows
+    from streamrec.stream.config.settings import Settings
+    from streamrec.stream.config.trainer_settings import TrainerSettings
+
+    rows = [*setting_rows(Settings), *setting_rows(TrainerSettings)]
+    return {r.field for r in rows if r.kind == "secret"}
+
+
 def settings_errors(exc: ValidationError) -> list[str]:
-    """One line per invalid setting, named as the user sets it (variable and flag)."""
+    """One line per invalid setting: the variable, the value given, and what it accepts."""
     lines = []
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else "?"
         flag = "--" + field.replace("_", "-")
-        lines.append(f"STREAMREC_{field.upper()} ({flag}): {err['msg']}")
+        given = err.get("input")
+        shown = "(hidden)" if field in secret_fields() else repr(given)
+        if err["type"] == "missing":
+            shown = "(unset)"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        where = "" if field in secret_fields() else f" (or {flag})"
+        lines.append(f"STREAMREC_{field.upper()}={shown}{where}: {msg}")
     return lines
 
 
@@ -67,19 +113,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen subcommand; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose + 1, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 0 if args.command is None else 2
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         return int(handler(args) or 0)
     except ValidationError as exc:
         for line in settings_errors(exc):
             print(f"streamrec {args.command}: {line}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:  # a variable pydantic-settings could not even decode
+        print(f"streamrec {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from streamrec.stream.cli.common import kafka_flags, overrides
+from streamrec.stream.cli.settings_flags import add_settings_flags, setting_overrides
 from streamrec.stream.config.settings import Settings, load_settings
 
 
@@ -24,16 +25,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     w = sub.add_parser(
         "worker",
         help="run a stream worker (replicas with one app id share the partitions)",
-        description="Consume events, keep per-user state, publish recommendations. Every "
-        "setting is also read from STREAMREC_* environment variables "
-        "(see stream/config/settings.py).",
+        description="Consume events, keep per-user state, publish recommendations. Each "
+        "setting below is read from its STREAMREC_* variable; a flag wins over the variable. "
+        "`streamrec config worker` prints what is in effect; docs/settings.md is the same "
+        "list as a page.",
+        usage="%(prog)s [--bundle BUNDLE] [options]",
     )
-    kafka_flags(w, "events_topic", "recommendations_topic", "models_topic")
-    w.add_argument("--bundle", type=Path, help="exported model bundle directory")
-    w.add_argument("--data-dir", dest="data_dir", type=Path, help="local RocksDB state dir")
-    w.add_argument("--web-port", dest="web_port", type=int, help="HTTP port (metrics, queries)")
-    w.add_argument("--partitions", type=int, help="partitions of topics created on start")
-    w.set_defaults(handler=_worker)
+    rows = add_settings_flags(w, Settings, "worker")
+    w.set_defaults(handler=_worker, setting_rows=rows)
 
     p = sub.add_parser(
         "publish",
@@ -45,7 +44,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("file", type=Path)
     p.add_argument("--format", help="csv, jsonl, parquet, taobao, ... (default: from suffix)")
     p.add_argument("--rate", type=float, default=0.0, help="events per second (0: no limit)")
-    p.add_argument("--limit", type=int, default=0, help="publish at most N events")
+    p.add_argument("--limit", type=int, default=0, help="publish at most N events (0: all)")
     p.set_defaults(handler=_publish)
 
     s = sub.add_parser(
@@ -57,8 +56,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("--user", help="only this user id")
     s.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
     s.add_argument("--json", action="store_true", help="raw JSON lines instead of a summary")
-    s.add_argument("--max", type=int, default=0, help="stop after N records")
-    s.add_argument("--idle-timeout", type=float, default=0.0, help="stop after N idle seconds")
+    s.add_argument("--limit", type=int, default=0, help="stop after N records (0: never)")
+    s.add_argument(
+        "--idle-timeout", type=float, default=0.0, help="stop after N idle seconds (0: never)"
+    )
     s.set_defaults(handler=_subscribe)
 
     d = sub.add_parser(
@@ -66,7 +67,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="generated events -> trained model -> worker -> live recommendations",
         description="The end-to-end demo behind `make demo` (needs a broker: STREAMREC_BOOTSTRAP).",
     )
-    d.add_argument("--work", type=Path, default=Path("runs/demo"), help="working directory")
+    d.add_argument("--work-dir", type=Path, default=Path("runs/demo"), help="working directory")
     d.add_argument("--bundle", type=Path, help="skip training: serve this bundle")
     d.add_argument("--events", type=int, default=30_000, help="events to generate")
     d.add_argument(
@@ -76,8 +77,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="live publishing rate, events/s (default 250: about half of what one worker "
         "drained on a busy 2-core machine, so latency stays flat)",
     )
-    d.add_argument("--train-seconds", type=float, default=60.0, help="training time budget")
-    d.add_argument("--port", type=int, default=6066, help="worker HTTP port")
+    d.add_argument("--time-budget", type=float, default=60.0, help="training time, seconds")
+    d.add_argument("--web-port", type=int, default=6066, help="worker HTTP port")
     d.set_defaults(handler=_demo)
 
 
@@ -86,7 +87,7 @@ def _worker(args: argparse.Namespace) -> int:
     from streamrec.stream.worker.run import run_worker
     from streamrec.stream.worker.serve import WorkerConfigError
 
-    settings = _settings(args, "bundle", "data_dir", "web_port", "partitions")
+    settings = load_settings(**setting_overrides(args, args.setting_rows))
     try:
         run_worker(settings)
     except (WorkerConfigError, TopicError) as exc:
@@ -133,6 +134,6 @@ def _subscribe(args: argparse.Namespace) -> int:
         line = orjson.dumps(rec).decode() if args.json else format_recommendation(rec)
         print(line, flush=True)
         seen += 1
-        if args.max and seen >= args.max:
+        if args.limit and seen >= args.limit:
             break
     return 0

@@ -35,7 +35,7 @@ keeps only users and items with at least K events.
 protocols (--protocol):
   loo    leave-one-out (default for sequences): last item tests, the one before validates,
          every item is ranked, items in the user's history are excluded.
-  time   time split (default for event logs): the last 20%% of time tests, the 10%% before
+  time   time split (default for event logs): the last 20% of time tests, the 10% before
          validates; targets are events on items new to the user.
 
 metrics: HR@K, NDCG@K, MRR@K for K = 5, 10, 20; with buys in the data, the buy head's AUC,
@@ -84,10 +84,10 @@ def _register_generate(sub: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     p.add_argument("--out", required=True, help="output file (.csv or .jsonl)")
-    p.add_argument("--users", type=int, default=1000, help="number of users (default 1000)")
-    p.add_argument("--items", type=int, default=500, help="catalog size (default 500)")
-    p.add_argument("--events", type=int, default=50_000, help="number of events (default 50000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--users", type=int, default=1000, help="number of users")
+    p.add_argument("--items", type=int, default=500, help="catalog size")
+    p.add_argument("--events", type=int, default=50_000, help="number of events")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--sequential", type=float, default=0.6, help="P(next item is a successor)")
     p.set_defaults(handler=_generate)
 

@@ -7,10 +7,10 @@ environment anywhere else. What the trainer shares is in :mod:`.base`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from streamrec.models.data.actions import DEFAULT_ACTION_NAMES
 from streamrec.stream.config.base import DeploymentSettings
@@ -97,9 +97,10 @@ class Settings(DeploymentSettings):
         50, ge=1, le=255, description="Last N items kept per user (exclusions, re-encoding)."
     )
     top_k: int = Field(10, ge=1, le=255, description="Items per recommendation (<= model's k).")
-    exclude_actions: tuple[str, ...] = Field(
+    exclude_actions: Annotated[tuple[str, ...], NoDecode] = Field(
         ("buy",),
-        description="Recent items with these actions are excluded from recommendations.",
+        description="Recent items with these actions are excluded from recommendations "
+        "(comma-separated action names; empty: none).",
     )
     unknown_items: Literal["accept", "reject"] = Field(
         "accept",
@@ -145,6 +146,13 @@ class Settings(DeploymentSettings):
     web_host: str = Field("127.0.0.1", description="Worker HTTP bind address.")
     web_port: int = Field(6066, ge=1, le=65535, description="Worker HTTP port.")
     log_level: str = Field("WARNING", description="Worker log level.")
+
+    @field_validator("exclude_actions", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(a for a in (p.strip() for p in value.split(",")) if a)
+        return value
 
     @field_validator("exclude_actions")
     @classmethod

@@ -69,7 +69,7 @@ def prepare(work: Path, events: int) -> tuple[Path, Path, Path]:
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     """The whole demo; returns the exit status."""
-    work: Path = args.work
+    work: Path = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
     run = f"demo-{int(time.time())}"
     env = dict(os.environ)
@@ -81,7 +81,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         STREAMREC_DEAD_LETTER_TOPIC=f"{run}-dead-letters",
         STREAMREC_ITEMS_TOPIC=f"{run}-items",
         STREAMREC_DATA_DIR=str(work / "state"),
-        STREAMREC_WEB_PORT=str(args.port),
+        STREAMREC_WEB_PORT=str(args.web_port),
     )
 
     _step("1/5 generate events (popularity skew, drifting interests, funnels, new items)")
@@ -94,7 +94,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
             _cli("train", "--data", str(train), "--format", "csv", "--out", str(ckpt),
                  "--catalog", str(catalog), "--fusion", "sum", "--text-loss", "2",
                  "--embed-dim", "32", "--hidden-dim", "64", "--epochs", "20", "--threads", "1",
-                 "--time-budget", str(args.train_seconds), "--no-progress"),
+                 "--time-budget", str(args.time_budget), "--no-progress"),
             check=True, env=env,
         )  # fmt: skip
         _step("3/5 export and verify the ONNX step (streamrec export)")
@@ -113,12 +113,12 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     worker = subprocess.Popen(_cli("worker"), env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
-        while _get(args.port, "/ready")[0] != 200:
+        while _get(args.web_port, "/ready")[0] != 200:
             if worker.poll() is not None or time.monotonic() > deadline:
                 print(f"worker did not start; see {work / 'worker.log'}", file=sys.stderr)
                 return 1
             time.sleep(0.5)
-        print(f"worker ready: http://127.0.0.1:{args.port}/metrics")
+        print(f"worker ready: http://127.0.0.1:{args.web_port}/metrics")
         _step(f"5/5 publish the live stream at {args.rate:.0f} events/s; recommendations live")
         return _live(env, live, args, worker, NewItemWatch(new_item_like(catalog, live)))
     finally:
@@ -149,13 +149,13 @@ def _live(
     last, t_last = 0.0, time.perf_counter()
     while True:
         time.sleep(2.0)
-        done = worker_metric(args.port, "streamrec_recommendations_total")
+        done = worker_metric(args.web_port, "streamrec_recommendations_total")
         if new.announced is None and done >= total / 4:
             new.announce(env)
             print(f"   announced a brand-new item on the items topic: {new.item.text()}")
         now = time.perf_counter()
-        mean = worker_metric(args.port, "streamrec_end_to_end_seconds_sum") / max(
-            1.0, worker_metric(args.port, "streamrec_end_to_end_seconds_count")
+        mean = worker_metric(args.web_port, "streamrec_end_to_end_seconds_sum") / max(
+            1.0, worker_metric(args.web_port, "streamrec_end_to_end_seconds_count")
         )
         print(
             f"   [{done:7.0f}/{total}] {(done - last) / (now - t_last):7.0f} events/s, "
@@ -169,7 +169,7 @@ def _live(
             print("worker exited early", file=sys.stderr)
             return 1
     user = _busiest_user(live)
-    status, body = _get(args.port, f"/users/{user}/recommendations")
+    status, body = _get(args.web_port, f"/users/{user}/recommendations")
     if status == 200:
         rec = orjson.loads(body)
         items = ", ".join(i["item_id"] for i in rec["items"])
@@ -178,7 +178,7 @@ def _live(
             f"buy probability {rec['buy_probability']:.2f}, items: {items}"
         )
     print(new.report())
-    dead = worker_metric(args.port, "streamrec_dead_letters_total")
+    dead = worker_metric(args.web_port, "streamrec_dead_letters_total")
     print(f"done: {total} events in, {done:.0f} recommendations out, {dead:.0f} dead letters")
     return 0
 

@@ -40,7 +40,7 @@ def test_export_command_writes_a_bundle(
 ) -> None:
     ckpt = checkpoint.save(tmp_path / "model.pt")
     out = tmp_path / "bundle"
-    args = ["export", str(ckpt), str(out), "--k", "5", "--version", "v9", "--variants", ""]
+    args = ["export", str(ckpt), str(out), "--k", "5", "--model-version", "v9", "--variants", ""]
     assert main([*args, "--real-n", "300"]) == 0
     assert load_bundle(out).manifest.model_version == "v9"
     assert "top-K agreement 100.0000%" in capsys.readouterr().out

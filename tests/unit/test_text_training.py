@@ -161,7 +161,7 @@ def test_items_benchmark_quick_report(tmp_path: Path, text_encoder_dir: Path) ->
     from streamrec.stream.cli.main import main
 
     out = tmp_path / "report.json"
-    args = ["bench", "items", "--quick", "--fusion", "sum", "--encoder", str(text_encoder_dir)]
+    args = ["bench", "items", "--quick", "--fusion", "sum", "--text-encoder", str(text_encoder_dir)]
     assert main([*args, "--out", str(out)]) == 0
     report = orjson.loads(out.read_bytes())
     assert report["data"]["name"] == "synthetic" and report["fusion"] == "sum"
