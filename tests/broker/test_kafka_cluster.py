@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import tempfile
 import time
@@ -12,25 +11,12 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import NodeNotReadyError, UnknownBrokerIdError
 
+from streamrec.stream.tools import ports
 from tests.support.kafka import KAFKA_SH, unique_name
 
 
-def _free_base() -> int:
-    """A base port with base..base+2 and base+1000..base+1002 all free."""
-    for base in range(41000, 60000, 37):
-        ok = True
-        for port in (*range(base, base + 3), *range(base + 1000, base + 1003)):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
-
-
 def test_three_broker_cluster_replicates_with_min_isr_two() -> None:
-    base = _free_base()
+    base = ports.free_ports(ports.CLUSTER_OFFSETS)
     data = Path(tempfile.mkdtemp(prefix="streamrec-cluster-"))
     run = lambda *a: subprocess.run([str(KAFKA_SH), *a, "--dir", str(data)], check=True)  # noqa: E731
     run("cluster-start", "--port", str(base))

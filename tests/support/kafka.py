@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -14,18 +13,20 @@ from pathlib import Path
 
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from streamrec.stream.tools import ports
+
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on (and the one above it, for the controller)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port < 64000:
-            return port
+    """A free loopback port below the ephemeral range (a worker's web view)."""
+    return ports.free_port()
+
+
+def free_broker_port() -> int:
+    """A port for a single broker: it listens there and its controller 1000 above."""
+    return ports.free_ports(ports.BROKER_OFFSETS)
 
 
 @dataclass
@@ -48,7 +49,7 @@ def local_broker() -> Iterator[Broker]:
         yield Broker(bootstrap=named)
         return
     data_dir = Path(tempfile.mkdtemp(prefix="streamrec-test-kafka-"))
-    port = free_port()
+    port = free_broker_port()
     subprocess.run(
         [str(KAFKA_SH), "start", "--port", str(port), "--dir", str(data_dir)], check=True
     )

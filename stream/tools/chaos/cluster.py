@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 NODES = (1, 2, 3)
-CONTROLLER_OFFSET = 1000  # kafka.sh puts node n's controller on base + 999 + n
 
 
 class ClusterError(RuntimeError):
     """Raised when kafka.sh fails to start, stop or bounce a node."""
-
-
-def _taken(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def free_base_port(start: int = 42000, stop: int = 60000, step: int = 41) -> int:
-    """A base port P with P..P+2 and the controllers' P+1000..P+1002 all free."""
-    for base in range(start, stop, step):
-        ports = (*range(base, base + 3), *range(base + CONTROLLER_OFFSET, base + 1003))
-        if not any(_taken(p) for p in ports):
-            return base
-    raise ClusterError("no free port range for a 3-broker cluster")
 
 
 class Cluster:

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from streamrec.stream.serving.state import StateDecodeError, decode_state
+from streamrec.stream.tools import ports
 from streamrec.stream.tools.chaos import collect, stores
 from streamrec.stream.tools.chaos.bundle import build_bundle
-from streamrec.stream.tools.chaos.cluster import NODES, Cluster, free_base_port
+from streamrec.stream.tools.chaos.cluster import NODES, Cluster
 from streamrec.stream.tools.chaos.config import REPO, ChaosConfig
 from streamrec.stream.tools.chaos.faults import Fault, plan
 from streamrec.stream.tools.chaos.fleet import Fleet, python_path_with, worker_env
@@ -92,7 +93,7 @@ def run_chaos(config: ChaosConfig) -> Result:
     work = config.work_dir or Path(tempfile.mkdtemp(prefix="streamrec-chaos-"))
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(config.seed)
-    cluster = Cluster(config.kafka_sh, work / "kafka", free_base_port())
+    cluster = Cluster(config.kafka_sh, work / "kafka", ports.free_ports(ports.CLUSTER_OFFSETS))
     load: Load | None = None
     fleet: Fleet | None = None
     try:
