@@ -44,7 +44,7 @@ demo: venv  ## end to end: Kafka, events, train, export, worker, live recommenda
 # Stream benchmark through a throwaway broker (BENCH_ARGS: e.g. --generated --json).
 bench-stream: venv  ## streamrec bench stream on the Taobao replay
 	$(KAFKA) fetch
-	@set -e; dir=$$(mktemp -d /tmp/streamrec-kafka.XXXXXX); port=$$($(PY) -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'); \
+	@set -e; dir=$$(mktemp -d /tmp/streamrec-kafka.XXXXXX); port=$$($(PY) -c 'from streamrec.stream.tools import ports; print(ports.free_ports(ports.BROKER_OFFSETS))'); \
 	  $(KAFKA) start --port $$port --dir $$dir; \
 	  trap "$(KAFKA) stop --dir $$dir; rm -rf $$dir" EXIT; \
 	  STREAMREC_BOOTSTRAP=127.0.0.1:$$port $(PY) -m streamrec.stream.cli bench stream $(BENCH_ARGS)
@@ -85,7 +85,7 @@ test: venv $(TYPECHECK_TREE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(KAFKA) fetch
-	@set -e; dir=$$(mktemp -d /tmp/streamrec-kafka.XXXXXX); port=$$($(PY) -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'); \
+	@set -e; dir=$$(mktemp -d /tmp/streamrec-kafka.XXXXXX); port=$$($(PY) -c 'from streamrec.stream.tools import ports; print(ports.free_ports(ports.BROKER_OFFSETS))'); \
 	  $(KAFKA) start --port $$port --dir $$dir; \
 	  trap "$(KAFKA) stop --dir $$dir; rm -rf $$dir" EXIT; \
 	  STREAMREC_BOOTSTRAP=127.0.0.1:$$port $(PY) -m pytest $(PYTEST_ARGS)

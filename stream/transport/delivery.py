@@ -2,11 +2,20 @@
 
 Faust's fetcher wraps *every* message in ``wait_first(callback(message), suspend_flow)``:
 four tasks and an ``asyncio.wait`` per message, so that a delivery blocked on a full stream
-buffer is abandoned when a rebalance suspends the flow. Here the guard covers a whole fetch
-(one ``getmany``): the messages of it are delivered with plain awaits, and a suspension
-cancels the rest of the fetch. That is what Faust does with them too (it skips them while
-the flow is suspended): recovery seeks every partition back to its committed offset before
-it resumes the flow, so no message is lost, and acks and commits are untouched.
+buffer is abandoned when a rebalance suspends the flow. Here the guard covers a whole fetch:
+its records are delivered with plain awaits, and a suspension cancels the rest of it.
+
+The broker client counts a fetch's records consumed as soon as it returns them, so records a
+delivery did not get to are not simply dropped, as Faust does: each partition keeps track of
+its first record not handled, and before the next fetch a partition left with such records
+is sought back to it, unless it was sought since (recovery, a rebalance's seek to the
+committed offsets) or its position already stands before them (see
+:mod:`streamrec.stream.transport.positions`). Fetches and seeks never overlap: a seek waits
+for the fetch in flight (at most its one-second timeout), and a fetch whose delivery was
+cancelled while it was still in flight is finished, and its records rewound, before the next.
+Without that, a fetch abandoned by a suspension went on in the consumer thread and could
+take the records of a partition that the rebalance had just assigned and recovery had
+just sought: Faust's set of active partitions is one object, changed in place.
 
 Faust enables the idempotent producer only in exactly-once mode; here it is always on, so
 the producer's own retries of a timed-out request never write a record twice (acks=all is
@@ -17,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -25,40 +35,48 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
-from faust.types import TransportT
+from faust.types import TP, TransportT
 
-from streamrec.stream.transport.positions import Positions, Verdict
+from streamrec.stream.transport.positions import Outstanding, Positions, Verdict, rewind_target
 
 log = logging.getLogger(__name__)
 
 # Faust yields to the loop every 100 messages of a fetch (health checks, other agents).
 _YIELD_EVERY = 100
+_FETCH_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """One fetch's records (tp -> records in offset order) and the seeks done before it returned."""
+
+    records: Mapping[TP, list[Any]]
+    seq: int
 
 
 class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
     """The aiokafka consumer with one suspension guard per fetch instead of per message.
 
-    It also keeps what it hands to the streams contiguous per partition
+    It keeps what it hands to the streams contiguous per partition
     (:mod:`streamrec.stream.transport.positions` decides about each record):
 
-    - A seek by Faust (recovery seeks every partition back to its committed offset) ends
-      the fetch being delivered: the rest of it may have been read from the old positions,
-      and delivering it would move the read offsets past records the seek is about to fetch
-      again, so that they would be dropped as "already delivered". The records may also
-      have been read *after* the seek (the fetch was waiting while the seek ran), and the
-      client counts them consumed; so the next fetch first seeks back to the committed
-      offsets. Without that, a partition whose records all came in that fetch would wait
-      for a later record to show the gap, and at the end of a burst there is none.
+    - Records of a fetch that were not delivered (cancelled, paused, a new generation) are
+      fetched again: their partition is sought back before the next fetch.
+    - A partition sought after a fetch returned keeps the seek's position: the rest of its
+      records in that fetch are passed over.
     - A record further on than the next expected offset of its partition is not taken as
       a gap at once: that partition alone is sought back and fetched again, while the rest
       of the fetch goes on for the others.
     """
 
-    _seeks = 0  # bumped around every seek by Faust; a fetch delivered across one is stale
     _positions: Positions | None = None
+    _seek_seq = 0  # seeks so far; ``_sought_at[tp]``: the seek that last moved ``tp``
+    _sought: dict[TP, int] | None = None
+    _lock: asyncio.Lock | None = None  # held by a fetch and by each seek
+    _fetch_task: asyncio.Future[_Fetched] | None = None  # a fetch nobody took the records of
+    _leftovers: list[Outstanding[TP]] | None = None
     refetches = 0  # partitions sought back because a fetch had skipped records of theirs
-    _resync = False  # the last fetch spanned a seek: seek to the committed offsets first
-    resyncs = 0  # partitions sought back to their committed offset after a fetch spanned a seek
+    rewinds = 0  # partitions sought back to records a fetch returned but did not deliver
 
     @property
     def positions(self) -> Positions:
@@ -67,47 +85,66 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             self._positions = Positions()
         return self._positions
 
+    @property
+    def _sought_at(self) -> dict[TP, int]:
+        if self._sought is None:
+            self._sought = {}
+        return self._sought
+
+    def _seek_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    def _mark_sought(self, tps: Iterable[TP]) -> None:
+        self._seek_seq += 1
+        sought_at = self._sought_at
+        for tp in tps:
+            sought_at[tp] = self._seek_seq
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Seek every partition with a committed offset to it (after the fetch in flight)."""
+        async with self._seek_lock():
+            offsets: Mapping[TP, int] = await super().seek_to_committed()
+            # The client seeks only partitions whose committed offset is above 0.
+            self._mark_sought(tp for tp, offset in offsets.items() if offset and offset > 0)
+            return offsets
+
     async def perform_seek(self) -> None:
         """Seek every partition to its committed offset (and forget delivery positions)."""
-        self._seeks += 1
         try:
             await super().perform_seek()
         finally:
-            self._seeks += 1
             self.positions.forget()
 
     async def seek(self, partition: Any, offset: int) -> None:
-        """Seek one partition (and expect ``offset`` next from it)."""
-        self._seeks += 1
-        try:
+        """Seek one partition (after the fetch in flight), and expect ``offset`` next from it."""
+        async with self._seek_lock():
+            self._mark_sought([partition])
             await super().seek(partition, offset)
-        finally:
-            self._seeks += 1
             self.positions.sought(partition, offset)
 
-    async def _seek_to_committed(self) -> None:
-        """Seek every partition whose offsets are committed back to its committed offset.
+    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
+        """Seek partitions (recovery does, to its changelog offsets) after the fetch in flight."""
+        async with self._seek_lock():
+            self._mark_sought(partitions)
+            await super().seek_wait(partitions)
+            for tp, offset in partitions.items():
+                self.positions.sought(tp, offset)
 
-        A fetch that spans a seek (recovery seeks to the committed offsets while the fetch
-        is waiting) can return records read *after* the seek. They cannot be told from
-        records read before it, so the fetch is dropped; without this, the client's
-        position would stand after them, and if no later record came to show the gap, the
-        partition would never deliver them.
-        """
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        positions = self.positions
-        committed = self._committed_offset
-        sought = 0
-        for tp in list(self.assignment()):
-            if not acks_enabled_for(tp.topic):
-                continue
-            want = committed.get(tp)
-            if want is not None:
-                sought += 1
-                positions.sought(tp, want)
-                await AIOKafkaConsumer.seek(self, tp, want)
-        self.resyncs += sought
-        log.info("a fetch spanned a seek: %d partitions sought back to their commits", sought)
+    async def _seek_back(self, tp: TP, offset: int) -> None:
+        """Our own seek, between fetches (none is in flight): Faust's, marked as a seek."""
+        self._mark_sought([tp])
+        await AIOKafkaConsumer.seek(self, tp, offset)
+        self.positions.sought(tp, offset)
+
+    def _client_position(self, tp: TP) -> int | None:
+        """The broker client's position of ``tp`` (None: assigned but not known yet)."""
+        assignment = self._thread._ensure_consumer()._subscription.subscription.assignment
+        if assignment is None or tp not in assignment.tps:
+            return None
+        state = assignment.state_value(tp)
+        return state.position if state.has_valid_position else None
 
     async def _drain_messages(self, fetcher: Any) -> None:
         should_stop = self._stopped.is_set
@@ -132,51 +169,112 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
                 return
             raise
 
+    async def _fetch(self) -> _Fetched:
+        """One fetch (up to one second), with no seek running meanwhile."""
+        async with self._seek_lock():
+            if not self.flow_active:
+                return _Fetched({}, self._seek_seq)
+            records, _ = await self._wait_next_records(_FETCH_TIMEOUT_S)
+            return _Fetched(records or {}, self._seek_seq)
+
+    async def _rewind_leftovers(self) -> None:
+        """Seek partitions back to the fetched records that earlier fetches did not deliver."""
+        task, self._fetch_task = self._fetch_task, None
+        leftovers = self._leftovers or []
+        if task is not None:  # its delivery was cancelled while it was in flight
+            fetched = await task
+            leftovers.append(Outstanding.of(fetched.records, fetched.seq))
+        self._leftovers = None
+        if not leftovers:
+            return
+        assigned = self.assignment()
+        sought_at = self._sought_at
+        rewound = 0
+        for outstanding in leftovers:
+            for tp, first in outstanding.left().items():
+                target = rewind_target(
+                    first,
+                    self._client_position(tp) if tp in assigned else None,
+                    tp in assigned,
+                    sought_at.get(tp, -1) > outstanding.seq,
+                )
+                if target is not None:
+                    rewound += 1
+                    await self._seek_back(tp, target)
+        self.rewinds += rewound
+        if rewound:
+            log.info("records fetched but not delivered: %d partitions sought back", rewound)
+
     async def _deliver_fetch(self) -> None:
-        """Fetch once (up to 1 s) and pass each admitted message to the conductor, in order."""
+        """Fetch once and pass each admitted message to the conductor, in order."""
+        await asyncio.sleep(0)  # a fetch may return at once, again and again
+        await self._rewind_leftovers()
+        task = self._fetch_task = asyncio.ensure_future(self._fetch())
+        fetched = await asyncio.shield(task)
+        self._fetch_task = None
+        outstanding = Outstanding.of(fetched.records, fetched.seq)
+        try:
+            await self._deliver(fetched, outstanding)
+        finally:
+            if outstanding.left():
+                self._leftovers = [*(self._leftovers or []), outstanding]
+
+    async def _deliver(self, fetched: _Fetched, outstanding: Outstanding[TP]) -> None:
         callback = self.callback
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
         commit_every = self._commit_every
         positions = self.positions
         committed = self._committed_offset
-        await asyncio.sleep(0)  # a fetch may return at once, again and again
-        if self._resync and self._seeks % 2 == 0:  # (no seek running now)
-            self._resync = False
-            await self._seek_to_committed()
+        sought_at = self._sought_at
+        seq = fetched.seq
+        generation_id = self.app.consumer_generation_id
+        every_partition = self.app.client_only
+        active = self._get_active_partitions()  # changed in place by pause and resume
+        buffered = self._buffered_partitions
+        to_message = self._to_message
+        held: set[TP] = set()  # paused since the fetch: rewound, fetched again when resumed
+        for tp in fetched.records:
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
         since_yield = 0
-        seeks = self._seeks
         positions.start_fetch()
-        async for tp, message in self.getmany(timeout=1.0):
-            if self._seeks != seeks:
-                # A seek came while this fetch was read or waited for. Records read after
-                # it were counted consumed by the client: the next fetch gets them again.
-                self._resync = True
-                return
+        for tp, record in self.scheduler.iterate(fetched.records):
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                return  # the rest is rewound before the next fetch
+            offset = record.offset
+            if sought_at.get(tp, -1) > seq:
+                outstanding.handled(tp, offset)  # sought since: the seek's position stands
+                continue
+            if tp in held:
+                continue
+            if not (every_partition or tp in active or tp in buffered):
+                held.add(tp)
+                continue
             since_yield += 1
             if since_yield > _YIELD_EVERY:
                 await asyncio.sleep(0)
                 since_yield = 0
-            offset = message.offset
             admission = positions.admit(
-                tp, offset, read_offset[tp], committed[tp], acks_enabled_for(message.topic)
+                tp, offset, read_offset[tp], committed[tp], acks_enabled_for(tp.topic)
             )
             verdict = admission.verdict
             if verdict is Verdict.SKIP:
+                outstanding.handled(tp, offset)
                 continue
             if verdict is Verdict.REFETCH:
                 self.refetches += 1
-                # Faust's own seek: not one that ends this fetch for the other partitions.
-                await AIOKafkaConsumer.seek(self, tp, admission.want)
+                outstanding.handled(tp, offset)
+                await self._seek_back(tp, admission.want)
                 continue
             if verdict is Verdict.DELIVER_AFTER_GAP:
                 await self._add_gap(tp, admission.want, offset - 1)  # records really gone
             if commit_every is not None and self._n_acked >= commit_every:
                 self._n_acked = 0
                 await self.commit()
-            await callback(message)
-            if self._seeks != seeks:
-                return  # sought while delivering: the seek's position stands
+            await callback(to_message(tp, record))
+            outstanding.handled(tp, offset)
+            if sought_at.get(tp, -1) > seq:
+                continue  # sought while delivering: the seek's position stands
             read_offset[tp] = offset
             positions.delivered(tp, offset)
 

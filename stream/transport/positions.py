@@ -20,9 +20,10 @@ sending each other back to refetch, delivering almost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Generic, Protocol, TypeVar
 
 
 class Verdict(Enum):
@@ -101,3 +102,61 @@ class Positions:
     def delivered(self, tp: Hashable, offset: int) -> None:
         """The record at ``offset`` of ``tp`` went to its stream."""
         self.expected[tp] = offset + 1
+
+
+class _Record(Protocol):
+    @property
+    def offset(self) -> int: ...
+
+
+K = TypeVar("K", bound=Hashable)  # a topic partition
+
+
+@dataclass(slots=True)
+class Outstanding(Generic[K]):
+    """The records of one fetch that were not handled yet, per partition.
+
+    A fetch's records count as consumed for the broker client the moment it returns them.
+    Those a delivery did not get to (a suspension cancelled it, the partition was paused
+    meanwhile, the generation changed) must be fetched again, or the partition's position
+    stands after them and they are never delivered: the worker rewinds such a partition to
+    :meth:`left`'s offset before its next fetch (see :func:`rewind_target`).
+    """
+
+    seq: int  # seeks done when the fetch returned (a later seek of a partition wins)
+    next: dict[K, int] = field(default_factory=dict)  # tp -> first offset not handled
+    last: dict[K, int] = field(default_factory=dict)  # tp -> last offset fetched
+
+    @classmethod
+    def of(cls, records: Mapping[K, Sequence[_Record]], seq: int) -> Outstanding[K]:
+        """Every record of ``records`` (tp -> records in offset order) outstanding."""
+        ahead = {tp: rs for tp, rs in records.items() if rs}
+        return cls(
+            seq,
+            {tp: rs[0].offset for tp, rs in ahead.items()},
+            {tp: rs[-1].offset for tp, rs in ahead.items()},
+        )
+
+    def handled(self, tp: K, offset: int) -> None:
+        """The record at ``offset`` of ``tp`` was delivered, or deliberately passed over."""
+        self.next[tp] = offset + 1
+
+    def left(self) -> dict[K, int]:
+        """The first offset not handled of each partition that has records left."""
+        return {tp: o for tp, o in self.next.items() if o <= self.last[tp]}
+
+
+def rewind_target(
+    first_unhandled: int, position: int | None, assigned: bool, sought_since: bool
+) -> int | None:
+    """Where to seek a partition whose fetched records from ``first_unhandled`` on were lost.
+
+    Only backwards: a partition that was sought since (by recovery, by a rebalance's seek to
+    the committed offsets) keeps the seek's position, and one whose client position is
+    already at or before the lost records (reset to its committed offset on reassignment)
+    gets them again anyway; seeking it forward would skip records never handled. ``None``:
+    leave the partition as it is.
+    """
+    if not assigned or sought_since or position is None or position <= first_unhandled:
+        return None
+    return first_unhandled

@@ -65,7 +65,7 @@ def consumer_state(app: Any) -> str:
     if positions is not None:
         lines.append(
             f"refetches: {getattr(consumer, 'refetches', 0)}, "
-            f"resyncs: {getattr(consumer, 'resyncs', 0)}\n"
+            f"rewinds: {getattr(consumer, 'rewinds', 0)}\n"
         )
     return "".join(lines)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from streamrec.stream.transport.positions import Positions, Verdict
+from streamrec.stream.transport.positions import Outstanding, Positions, Verdict, rewind_target
 
 
 class Consumption:
@@ -129,3 +129,27 @@ def test_a_seek_sets_what_is_expected_and_forget_falls_back_to_the_commit() -> N
     positions.forget()
     positions.start_fetch()
     assert positions.admit("p", 10, None, 10, tracked=True).verdict is Verdict.DELIVER
+
+
+class _Rec:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+def test_outstanding_keeps_the_first_record_not_handled_per_partition() -> None:
+    fetch = Outstanding.of({"a": [_Rec(3), _Rec(4), _Rec(5)], "b": [_Rec(9)], "c": []}, seq=7)
+    assert fetch.seq == 7 and fetch.left() == {"a": 3, "b": 9}
+    fetch.handled("a", 3)
+    fetch.handled("b", 9)
+    assert fetch.left() == {"a": 4}
+    fetch.handled("a", 5)
+    assert fetch.left() == {}
+
+
+def test_rewind_only_backwards_and_only_where_nothing_sought_the_partition_since() -> None:
+    assert rewind_target(4, position=6, assigned=True, sought_since=False) == 4
+    assert rewind_target(4, position=6, assigned=True, sought_since=True) is None
+    assert rewind_target(4, position=6, assigned=False, sought_since=False) is None
+    assert rewind_target(4, position=4, assigned=True, sought_since=False) is None
+    assert rewind_target(4, position=2, assigned=True, sought_since=False) is None
+    assert rewind_target(4, position=None, assigned=True, sought_since=False) is None
