@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +132,20 @@ def test_invalid_secret_is_not_echoed(
     assert main(["config", "worker"]) == 2
     err = capsys.readouterr().err
     assert "STREAMREC_MODELS_SIGNING_KEY" in err and "short-key" not in err
+
+
+def test_output_into_a_closed_pipe_ends_quietly() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line (``... | head -0``)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "streamrec.stream.cli", "config", "worker"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    os.close(write_end)
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
