@@ -20,10 +20,9 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from aiokafka.partitioner import murmur2
-from faust.types import AppT, EventT, TableT
+from faust.types import TP, AppT, Message, TableT
 
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.records.intake import parse_records
@@ -39,7 +38,7 @@ from streamrec.stream.serving.state import (
     topic_tag,
 )
 from streamrec.stream.serving.step import StepConfig, step_batch
-from streamrec.stream.serving.table_writes import TableWriter
+from streamrec.stream.serving.table_writes import Bound, TableWriter
 from streamrec.stream.serving.table_writes import (
     bind_event as bind_event,  # re-exported (streamrec.stream.items.catalog)
 )
@@ -69,12 +68,12 @@ def step_config(settings: Settings) -> StepConfig:
 @dataclass
 class _Parsed:
     valid: list[StreamEvent]
-    owner: dict[str, EventT[bytes]]  # user -> a Faust event of that user (partition binding)
+    owner: dict[str, Bound]  # user -> a stand-in event of the user's partition (table binding)
     sent_at: dict[Source, float]  # source -> input message timestamp (end-to-end latency)
 
 
 class BatchProcessor:
-    """Turns batches of Faust events into state writes and output messages."""
+    """Turns batches of Kafka messages into state writes and output messages."""
 
     def __init__(
         self,
@@ -103,7 +102,7 @@ class BatchProcessor:
         )
 
     async def handle(
-        self, events: Sequence[EventT[bytes]], repartitioned: bool
+        self, messages: Sequence[Message], repartitioned: bool
     ) -> asyncio.Future[None] | None:
         """Process one micro-batch; never raises for bad input (dead letters instead).
 
@@ -112,24 +111,22 @@ class BatchProcessor:
         None.
         """
         started = time.perf_counter()
-        self.metrics.batch_size.observe(len(events))
+        self.metrics.batch_size.observe(len(messages))
         sends = self.outbox.batch()
-        parsed = await self._parse(events, repartitioned, sends)
+        parsed = await self._parse(messages, repartitioned, sends)
         if parsed.valid:
             await self._apply(parsed, sends)
-        self._observe_lag(events)
+        self._observe_lag(messages)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return sends.settled()
 
     async def _parse(
-        self, events: Sequence[EventT[bytes]], repartitioned: bool, sends: Sends
+        self, messages: Sequence[Message], repartitioned: bool, sends: Sends
     ) -> _Parsed:
         s = self.settings
         out = _Parsed([], {}, {})
-        records = [
-            (e.value, Source(e.message.topic, e.message.partition, e.message.offset))
-            for e in events
-        ]
+        records = [(m.value, Source(m.topic, m.partition, m.offset)) for m in messages]
+        bound: dict[int, Bound] = {}  # partition -> the stand-in its users' table access binds
         intake = parse_records(
             records, repartitioned, self.limits, time.time(), s.events_topic, self.partitions
         )
@@ -138,8 +135,7 @@ class BatchProcessor:
         for letter in intake.dead:
             await self._dead_letter(letter, sends)
         for index, ev in intake.valid:
-            event = events[index]
-            msg = event.message
+            msg = messages[index]
             home = partition_for_user(ev.user_id, self.partitions)
             if home != msg.partition:
                 # Not keyed by user id: forward to the co-partitioned topic, keeping the
@@ -157,7 +153,10 @@ class BatchProcessor:
                 self.metrics.events.labels("repartitioned").inc()
                 continue
             out.valid.append(ev)
-            out.owner[ev.user_id] = event
+            binding = bound.get(home)
+            if binding is None:
+                binding = bound[home] = Bound(msg)
+            out.owner[ev.user_id] = binding
             out.sent_at[ev.source] = msg.timestamp
         return out
 
@@ -224,10 +223,10 @@ class BatchProcessor:
             self.app.producer, "dead_letter", topic, None, letter.to_json(), None, None, None
         )
 
-    def _observe_lag(self, events: Sequence[EventT[bytes]]) -> None:
-        last: dict[Any, int] = {}
-        for event in events:
-            last[event.message.tp] = event.message.offset
+    def _observe_lag(self, messages: Sequence[Message]) -> None:
+        last: dict[TP, int] = {}
+        for message in messages:
+            last[message.tp] = message.offset
         consumer = self.app.consumer
         for tp, offset in last.items():
             try:

@@ -21,25 +21,49 @@ import os
 import signal
 import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, cast
 
 from faust.streams import _current_event  # the contextvar faust.streams.current_event reads
-from faust.types import TP, AppT, EventT, TableT
+from faust.types import TP, AppT, EventT, Message, TableT
 
 from streamrec.stream.serving.state import is_idle
 from streamrec.stream.transport.producing import BatchSender, SentBatch
 
-Write = tuple[EventT[bytes], bytes, bytes]  # (an event of the key's partition, key, value)
+
+class HasMessage(Protocol):
+    """What Faust's tables read of the current event: its message (topic, partition)."""
+
+    @property
+    def message(self) -> Message:
+        """The Kafka message whose partition the table reads and writes."""
+        ...
 
 
-def bind_event(event: EventT[bytes]) -> None:
+class Bound:
+    """A stand-in for a Faust event, made of a message only: what tables need of one.
+
+    The agents get bare messages (:mod:`streamrec.stream.transport.batching`), not events.
+    """
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+
+
+Write = tuple[HasMessage, bytes, bytes]  # (an event of the key's partition, key, value)
+
+
+def bind_event(event: HasMessage) -> None:
     """Make ``event`` Faust's current event in this task.
 
     Faust picks a table key's partition (its RocksDB and changelog partition) from the
-    current event. Inside ``take_events`` the agent task has none, and a batch spans
-    partitions, so each user's read and write is bound to one of that user's own events.
+    current event's message. The agent task has none, and a batch spans partitions, so
+    each user's read and write is bound to an event (or :class:`Bound`) of that user's
+    partition. Faust holds it weakly: the caller keeps it alive while it is bound.
     """
-    _current_event.set(weakref.ref(event))
+    # Faust types the contextvar as holding events; it reads only ``.message`` of one.
+    _current_event.set(weakref.ref(cast(EventT[Any], event)))
 
 
 class TableWriter:

@@ -1,19 +1,25 @@
-"""Micro-batches from a Faust stream that keep filling while the previous batch is processed.
+"""Micro-batches of one topic's messages, straight from the fetch to the handler.
 
-Faust's ``take_events`` stops adding to its buffer while the agent handles a batch, and only
-then starts the ``within`` window for the next one. Here one task reads the stream (manual
-acks) into a queue all the time and another takes up to ``max_size`` events from it, waiting
-at most ``linger_s`` counted from the arrival of the oldest waiting event: events that came
-in while the previous batch was handled have already waited, so under load batches leave
-full and at once, and at low rates an event waits ``linger_s`` at most.
+The consumer (:class:`~streamrec.stream.transport.delivery.FetchGuardConsumer`) puts the
+messages of an inbox topic into its :class:`Inbox` as it delivers a fetch: no Faust
+``Event``, channel or stream per message. Faust still tracks every message (it waits for
+the unacked ones before a rebalance revokes partitions) and commits from our acks, so
+commits, rebalances, recovery and standbys stay Faust's.
 
-Each event is acknowledged only after the batch that holds it was handled *and* everything
-the batch produced was delivered: ``handle`` returns an awaitable that settles when the
-broker has acknowledged the batch's records (:mod:`streamrec.stream.serving.outbox`). A third task
-awaits those in batch order and acks, so delivery overlaps the handling of the next batches (at most
-``max_unsettled`` of them) and Faust never commits an offset whose effects could be lost. If a
-delivery fails, nothing after it is acknowledged and the agent fails; unacked events are simply
-replayed after the restart.
+``consume_batches`` takes up to ``max_size`` messages from the inbox, waiting at most
+``linger_s`` counted from the arrival of the oldest waiting message: messages that came in
+while the previous batch was handled have already waited, so under load batches leave
+full and at once, and at low rates a message waits ``linger_s`` at most. Once the inbox holds
+``cap`` messages the fetch's delivery waits for room (a rebalance's suspension cancels that
+wait; the fetch's records not yet added are fetched again).
+
+Each message is acknowledged only after the batch that holds it was handled *and*
+everything the batch produced was delivered: ``handle`` returns an awaitable that settles
+when the broker has acknowledged the batch's records (:mod:`streamrec.stream.serving.outbox`).
+A second task awaits those in batch order and acks, so delivery overlaps the handling of the
+next batches (at most ``max_unsettled`` of them) and Faust never commits an offset whose
+effects could be lost. If a delivery fails, nothing after it is acknowledged and the agent
+fails; unacked messages are simply replayed after the restart.
 """
 
 from __future__ import annotations
@@ -23,65 +29,86 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import cast
 
-from faust.streams import Stream
-from faust.types import EventT, StreamT
+from faust.types import Message
 
 # handle(batch) -> an awaitable that completes when the batch's output is delivered (or None)
-Handler = Callable[[Sequence[EventT[bytes]]], Awaitable[Awaitable[None] | None]]
+Handler = Callable[[Sequence[Message]], Awaitable[Awaitable[None] | None]]
+
+
+class Inbox:
+    """Messages of one topic waiting for their batch, in delivery order."""
+
+    def __init__(self, max_size: int, cap: int | None = None) -> None:
+        self.max_size = max_size
+        self.cap = cap or 4 * max_size
+        self.pending: deque[tuple[float, Message]] = deque()  # (arrival, message)
+        self.arrived = asyncio.Event()
+        self.full = asyncio.Event()
+        self.room = asyncio.Event()
+        self.room.set()
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def add(self, message: Message) -> None:
+        """Add ``message`` (no wait: the consumer's bookkeeping follows at once)."""
+        pending = self.pending
+        pending.append((time.monotonic(), message))
+        self.arrived.set()
+        if len(pending) >= self.max_size:
+            self.full.set()
+
+    @property
+    def crowded(self) -> bool:
+        """True while the inbox holds ``cap`` messages or more: the delivery should wait."""
+        return len(self.pending) >= self.cap
+
+    async def wait_room(self) -> None:
+        """Wait until the inbox holds fewer than ``cap`` messages."""
+        while len(self.pending) >= self.cap:
+            self.room.clear()
+            await self.room.wait()
+
+    async def take(self, linger_s: float) -> list[Message]:
+        """The next batch: up to ``max_size`` messages, the oldest waited ``linger_s`` at most."""
+        pending = self.pending
+        while not pending:
+            self.arrived.clear()
+            await self.arrived.wait()
+        wait = pending[0][0] + linger_s - time.monotonic()
+        if wait > 0 and len(pending) < self.max_size:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.full.wait(), wait)
+        batch = [pending.popleft()[1] for _ in range(min(len(pending), self.max_size))]
+        if not pending:
+            self.arrived.clear()
+        if len(pending) < self.max_size:
+            self.full.clear()
+        if len(pending) < self.cap:
+            self.room.set()
+        return batch
 
 
 async def consume_batches(
-    stream: StreamT[bytes],
+    inbox: Inbox,
     handle: Handler,
-    max_size: int,
+    ack: Callable[[Message], object],
     linger_s: float = 0.0,
-    max_pending: int | None = None,
     max_unsettled: int = 8,
 ) -> None:
-    """Read ``stream`` and call ``handle`` on micro-batches until the stream ends or fails.
+    """Take batches from ``inbox`` and call ``handle`` on each until it fails.
 
-    ``linger_s``: longest wait of an event for its batch to fill (0: take what is there).
-    ``max_pending``: events read ahead of the handler before reading pauses.
+    ``ack``: marks a message done for Faust's commits (``app.consumer.ack``).
     ``max_unsettled``: handled batches whose output may still be in flight.
     """
-    manual = cast(Stream[bytes], stream).noack()
-    pending: deque[tuple[float, EventT[bytes]]] = deque()  # (arrival, event)
-    cap = max_pending or 4 * max_size
-    arrived = asyncio.Event()
-    full = asyncio.Event()
-    room = asyncio.Event()
-    room.set()
-    clock = time.monotonic
-    unsettled: asyncio.Queue[tuple[list[EventT[bytes]], Awaitable[None] | None]] = asyncio.Queue(
+    unsettled: asyncio.Queue[tuple[list[Message], Awaitable[None] | None]] = asyncio.Queue(
         max_unsettled
     )
 
-    async def collect() -> None:
-        async for event in manual.events():
-            pending.append((clock(), event))
-            arrived.set()
-            if len(pending) >= max_size:
-                full.set()
-            if len(pending) >= cap:
-                room.clear()
-                await room.wait()
-
     async def process() -> None:
         while True:
-            await arrived.wait()
-            wait = pending[0][0] + linger_s - clock()
-            if wait > 0 and len(pending) < max_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(full.wait(), wait)
-            batch = [pending.popleft()[1] for _ in range(min(len(pending), max_size))]
-            if not pending:
-                arrived.clear()
-            if len(pending) < max_size:
-                full.clear()
-            if len(pending) < cap:
-                room.set()
+            batch = await inbox.take(linger_s)
             delivered = await handle(batch)
             await unsettled.put((batch, delivered))
 
@@ -90,10 +117,10 @@ async def consume_batches(
             batch, delivered = await unsettled.get()
             if delivered is not None:
                 await delivered  # raises if a record was lost: nothing more is acked
-            for event in batch:
-                await manual.ack(event)
+            for message in batch:
+                ack(message)
 
-    tasks = [asyncio.ensure_future(f()) for f in (collect, process, acknowledge)]
+    tasks = [asyncio.ensure_future(f()) for f in (process, acknowledge)]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:

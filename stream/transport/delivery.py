@@ -17,6 +17,11 @@ Without that, a fetch abandoned by a suspension went on in the consumer thread a
 take the records of a partition that the rebalance had just assigned and recovery had
 just sought: Faust's set of active partitions is one object, changed in place.
 
+Topics with an inbox (``StreamrecApp.inboxes``: the events and repartition topics) skip
+Faust's conductor, channels and streams altogether: their messages are tracked as Faust's
+streams track them (so a revoke waits for them and commits follow our acks) and added to the
+inbox (:mod:`streamrec.stream.transport.batching`) that the agent takes its batches from.
+
 Faust enables the idempotent producer only in exactly-once mode; here it is always on, so
 the producer's own retries of a timed-out request never write a record twice (acks=all is
 set by the app).
@@ -37,6 +42,7 @@ from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP, TransportT
 
+from streamrec.stream.transport.batching import Inbox
 from streamrec.stream.transport.positions import Outstanding, Positions, Verdict, rewind_target
 
 log = logging.getLogger(__name__)
@@ -233,6 +239,8 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
         active = self._get_active_partitions()  # changed in place by pause and resume
         buffered = self._buffered_partitions
         to_message = self._to_message
+        inboxes: Mapping[str, Inbox] = getattr(self.app, "inboxes", {})
+        track = self.track_message
         held: set[TP] = set()  # paused since the fetch: rewound, fetched again when resumed
         for tp in fetched.records:
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
@@ -271,12 +279,21 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             if commit_every is not None and self._n_acked >= commit_every:
                 self._n_acked = 0
                 await self.commit()
-            await callback(to_message(tp, record))
+            message = to_message(tp, record)
+            inbox = inboxes.get(tp.topic)
+            if inbox is None:
+                await callback(message)  # Faust's conductor: channels, streams, events
+            else:  # straight to the agent's batches; Faust still tracks it for commits
+                message.tracked = True
+                track(message)
+                inbox.add(message)
             outstanding.handled(tp, offset)
             if sought_at.get(tp, -1) > seq:
                 continue  # sought while delivering: the seek's position stands
             read_offset[tp] = offset
             positions.delivered(tp, offset)
+            if inbox is not None and inbox.crowded:
+                await inbox.wait_room()
 
 
 class IdempotentProducer(AIOKafkaProducer):  # type: ignore[misc]
@@ -294,7 +311,15 @@ class FetchGuardTransport(AIOKafkaTransport):  # type: ignore[misc]
 
 
 class StreamrecApp(faust.App):  # type: ignore[misc]
-    """A Faust app whose consumer transport is :class:`FetchGuardTransport`."""
+    """A Faust app whose consumer transport is :class:`FetchGuardTransport`.
+
+    ``inboxes``: topic name -> the :class:`~streamrec.stream.transport.batching.Inbox` its
+    messages go to, bypassing Faust's conductor, channels and streams.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.inboxes: dict[str, Inbox] = {}
 
     def _new_transport(self) -> TransportT:
         return FetchGuardTransport(self.conf.broker_consumer, self)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import faust
-from faust.types import EventT, StreamT, TableT, TopicT
+from faust.types import Message, StreamT, TableT, TopicT
 
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.serving.expiry import sweep_idle_states
@@ -20,7 +20,7 @@ from streamrec.stream.serving.outbox import Health, Outbox
 from streamrec.stream.serving.processor import BatchProcessor
 from streamrec.stream.serving.slot import ModelSlot
 from streamrec.stream.serving.step import ServingModel
-from streamrec.stream.transport.batching import consume_batches
+from streamrec.stream.transport.batching import Inbox, consume_batches
 from streamrec.stream.transport.delivery import StreamrecApp
 from streamrec.stream.worker.web import is_ready, register_views
 
@@ -101,18 +101,27 @@ def create_app(
         app, settings, slot, table, partitions, metrics, outbox, events_topic_id
     )
 
-    # Events (not values): each comes with its message (topic, partition, offset).
+    # The consumer puts these topics' messages into inboxes (whole fetches, no Faust event,
+    # channel or stream per message); the agents' streams only subscribe the topics.
+    direct_inbox = app.inboxes[events.get_topic_name()] = Inbox(settings.batch_max)
+    by_user_inbox = app.inboxes[repartitioned.get_topic_name()] = Inbox(settings.batch_max)
+    on_message_out = app.sensors.on_message_out
+
+    def acknowledge(message: Message) -> None:
+        if app.consumer.ack(message):
+            on_message_out(message.tp, message.offset, message)
+
     async def direct(stream: StreamT[bytes]) -> None:
-        async def handle(batch: Sequence[EventT[bytes]]) -> asyncio.Future[None] | None:
+        async def handle(batch: Sequence[Message]) -> asyncio.Future[None] | None:
             return await processor.handle(batch, repartitioned=False)
 
-        await consume_batches(stream, handle, settings.batch_max, settings.batch_within_s)
+        await consume_batches(direct_inbox, handle, acknowledge, settings.batch_within_s)
 
     async def by_user(stream: StreamT[bytes]) -> None:
-        async def handle(batch: Sequence[EventT[bytes]]) -> asyncio.Future[None] | None:
+        async def handle(batch: Sequence[Message]) -> asyncio.Future[None] | None:
             return await processor.handle(batch, repartitioned=True)
 
-        await consume_batches(stream, handle, settings.batch_max, settings.batch_within_s)
+        await consume_batches(by_user_inbox, handle, acknowledge, settings.batch_within_s)
 
     if settings.state_ttl_s is not None:
         ttl_s = settings.state_ttl_s

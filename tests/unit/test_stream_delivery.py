@@ -12,6 +12,7 @@ from typing import Any
 
 from faust.types import TP
 
+from streamrec.stream.transport.batching import Inbox
 from streamrec.stream.transport.delivery import FetchGuardConsumer, StreamrecApp
 
 T0, T1 = TP("t", 0), TP("t", 1)
@@ -273,5 +274,41 @@ def test_a_seek_waits_for_the_fetch_in_flight() -> None:
         fake.fetches([(T0, 0)])
         await consumer._deliver_fetch()
         assert fake.offsets() == [0] and fake.seeks == [(T0, 0)]
+
+    asyncio.run(scenario())
+
+
+def test_an_inbox_topic_gets_its_messages_tracked_in_its_inbox_not_through_the_callback() -> None:
+    async def scenario() -> None:
+        consumer, fake = _consumer()
+        inbox = consumer.app.inboxes["t"] = Inbox(max_size=10)
+        fake.fetches([(T0, 0), (T1, 0), (T0, 1)])
+        await consumer._deliver_fetch()
+        assert fake.delivered == []  # Faust's conductor never saw them
+        batch = await inbox.take(linger_s=0.0)
+        assert [(m.tp, m.offset) for m in batch] == [(T0, 0), (T1, 0), (T0, 1)]
+        assert all(m.tracked for m in batch)  # Faust waits for them before a revoke
+        assert set(consumer._unacked_messages) == set(batch)
+        assert consumer._read_offset[T0] == 1 and consumer._read_offset[T1] == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_delivery_waiting_on_a_full_inbox_is_cancelled_and_the_rest_fetched_again() -> None:
+    async def scenario() -> None:
+        consumer, fake = _consumer()
+        inbox = consumer.app.inboxes["t"] = Inbox(max_size=2, cap=2)
+        fake.fetches([(T0, 0), (T0, 1), (T0, 2), (T0, 3)])
+        fake.position[T0] = 4
+        task = asyncio.ensure_future(consumer._deliver_fetch())
+        await _until(lambda: len(inbox) == 2)
+        await asyncio.sleep(0.01)
+        assert not task.done() and len(inbox) == 2  # waits for room, takes no more
+        task.cancel()  # a rebalance suspends the flow
+        await asyncio.gather(task, return_exceptions=True)
+        fake.fetches([])
+        await consumer._deliver_fetch()
+        assert fake.seeks == [(T0, 2)]  # the two in the inbox stay delivered
+        assert [m.offset for m in await inbox.take(0.0)] == [0, 1]
 
     asyncio.run(scenario())
