@@ -40,10 +40,11 @@ class Settings(DeploymentSettings):
         1.0, gt=0, description="How often consumed offsets are committed (after a flush)."
     )
     producer_linger_ms: float = Field(
-        10.0,
+        1.0,
         ge=0,
-        description="Producer batching delay: latency vs. throughput (one produce request "
-        "per partition per linger; 2 ms measured half the drain rate of 10 ms on a busy box).",
+        description="Producer batching delay, ms. The worker hands each micro-batch's "
+        "recommendations and changelog records to the producer as one batch per partition, "
+        "so a longer linger mostly adds latency.",
     )
     producer_batch_bytes: int = Field(
         262_144,
@@ -128,7 +129,10 @@ class Settings(DeploymentSettings):
     # --- hot path ----------------------------------------------------------------------------
     batch_max: int = Field(256, ge=1, description="Most events per micro-batch (one ONNX call).")
     batch_within_s: float = Field(
-        0.02, gt=0, description="Longest wait for a micro-batch to fill, seconds."
+        0.005,
+        gt=0,
+        description="Longest wait for a micro-batch to fill, seconds (counted from the arrival "
+        "of its oldest event: under load batches fill while the previous one is handled).",
     )
     onnx_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0: auto).")
     onnx_provider: Literal["auto", "cpu", "cuda"] = Field(

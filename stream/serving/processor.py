@@ -26,7 +26,7 @@ from faust.types import TP, AppT, Message, TableT
 
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.records.intake import parse_records
-from streamrec.stream.records.schemas import DeadLetter, Source, StreamEvent
+from streamrec.stream.records.schemas import DeadLetter, Recommendation, Source, StreamEvent
 from streamrec.stream.serving.metrics import Metrics
 from streamrec.stream.serving.outbox import Outbox, Sends
 from streamrec.stream.serving.slot import ModelSlot
@@ -38,10 +38,7 @@ from streamrec.stream.serving.state import (
     topic_tag,
 )
 from streamrec.stream.serving.step import StepConfig, step_batch
-from streamrec.stream.serving.table_writes import Bound, TableWriter
-from streamrec.stream.serving.table_writes import (
-    bind_event as bind_event,  # re-exported (streamrec.stream.items.catalog)
-)
+from streamrec.stream.serving.table_writes import TableWriter
 from streamrec.stream.transport.producing import BatchSender
 
 log = logging.getLogger(__name__)
@@ -68,7 +65,7 @@ def step_config(settings: Settings) -> StepConfig:
 @dataclass
 class _Parsed:
     valid: list[StreamEvent]
-    owner: dict[str, Bound]  # user -> a stand-in event of the user's partition (table binding)
+    owner: dict[str, int]  # user -> the user's partition (its table partition too)
     sent_at: dict[Source, float]  # source -> input message timestamp (end-to-end latency)
 
 
@@ -126,7 +123,6 @@ class BatchProcessor:
         s = self.settings
         out = _Parsed([], {}, {})
         records = [(m.value, Source(m.topic, m.partition, m.offset)) for m in messages]
-        bound: dict[int, Bound] = {}  # partition -> the stand-in its users' table access binds
         intake = parse_records(
             records, repartitioned, self.limits, time.time(), s.events_topic, self.partitions
         )
@@ -153,18 +149,15 @@ class BatchProcessor:
                 self.metrics.events.labels("repartitioned").inc()
                 continue
             out.valid.append(ev)
-            binding = bound.get(home)
-            if binding is None:
-                binding = bound[home] = Bound(msg)
-            out.owner[ev.user_id] = binding
+            out.owner[ev.user_id] = home
             out.sent_at[ev.source] = msg.timestamp
         return out
 
     async def _apply(self, parsed: _Parsed, sends: Sends) -> None:
         states: dict[str, UserState | None] = {}
-        for user, event in parsed.owner.items():
-            bind_event(event)
-            raw = self.table.get(user.encode())
+        read = self.writer.read
+        for user, partition in parsed.owner.items():
+            raw = read(partition, user.encode())
             try:
                 states[user] = decode_state(raw) if raw is not None else None
             except StateDecodeError:
@@ -185,18 +178,7 @@ class BatchProcessor:
             sends.track("changelog", batch.topic, batch.future)
         if writes:
             self.metrics.users.set(len(writes[-1][2]))
-        producer, topic = self.app.producer, self.settings.recommendations_topic
-        for rec in result.recommendations:
-            await sends.send(
-                producer,
-                "recommendation",
-                topic,
-                rec.user_id.encode(),
-                rec.to_json(),
-                None,
-                None,
-                None,
-            )
+        await self._send_recommendations(result.recommendations, sends)
         now = time.time()
         observe = self.metrics.e2e_seconds.observe
         sent_at = parsed.sent_at
@@ -214,6 +196,26 @@ class BatchProcessor:
         for ev, err in result.rejected:
             raw = ev.to_json()
             await self._dead_letter(DeadLetter.from_error(raw, ev.source, err), sends)
+
+    async def _send_recommendations(
+        self, recommendations: Sequence[Recommendation], sends: Sends
+    ) -> None:
+        """One producer batch per partition, keyed (and partitioned) by user id."""
+        if not recommendations:
+            return
+        topic = self.settings.recommendations_topic
+        sender = self.writer.sender
+        try:
+            count = await sender.partition_count(topic)
+            records = []
+            for rec in recommendations:
+                partition = partition_for_user(rec.user_id, count)
+                records.append((partition, rec.user_id.encode(), rec.to_json()))
+            batches = await sender.send(topic, records)
+        except Exception as exc:  # e.g. metadata timeout, a record larger than a batch: lost
+            raise await self.outbox.failed("recommendation", topic, exc) from exc
+        for batch in batches:
+            sends.track("recommendation", topic, batch.future)
 
     async def _dead_letter(self, letter: DeadLetter, sends: Sends) -> None:
         self.metrics.events.labels("dead_letter").inc()

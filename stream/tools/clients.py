@@ -82,6 +82,7 @@ def publish(
     from tqdm import tqdm
 
     prod = producer(settings)
+    prod.partitions_for(settings.events_topic)  # metadata now: the first send would wait for it
     limiter = RateLimiter(rate)
     sent = 0
     bar = tqdm(total=total, unit="ev", disable=not progress, smoothing=0.1)

@@ -38,6 +38,10 @@ class BatchSender:
     def _producer(self) -> Any:
         return self.app.producer._ensure_producer()  # type: ignore[attr-defined]
 
+    async def partition_count(self, topic: str) -> int:
+        """How many partitions ``topic`` has (from the producer's metadata, fetched if unknown)."""
+        return len(await self._producer().partitions_for(topic))
+
     async def send(
         self,
         topic: str,

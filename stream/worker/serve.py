@@ -8,6 +8,7 @@ with :data:`EXIT_FATAL`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -92,7 +93,18 @@ def serve(
         stream_app.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
     )
     stream_app.health.on_fatal.append(_exit_soon)
+    _freeze_heap()
     worker.execute_from_commandline()
+
+
+def _freeze_heap() -> None:
+    """Leave what start-up built (modules, the model, the app) out of garbage collections.
+
+    A full collection walks every tracked object: some 40 ms for a worker's start-up heap,
+    a pause in the middle of some batch every second or so at a few hundred events/s.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _exit_soon(exc: BaseException) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 
+from streamrec.stream.serving.processor import partition_for_user
 from tests.support.kafka import Broker, free_port
 from tests.support.stream import (
     Worker,
@@ -54,15 +55,21 @@ def test_events_in_recommendations_out_and_bad_events_dead_lettered(
         produce(broker.bootstrap, str(s["events_topic"]), [*bad, *valid, stray])
         n_valid = len(valid) + 1
 
-        recs = read_topic(broker.bootstrap, str(s["recommendations_topic"]), n_valid, timeout=60)
+        recs = read_topic(
+            broker.bootstrap, str(s["recommendations_topic"]), n_valid, timeout=60, meta=True
+        )
         assert len(recs) == n_valid
+        for r in recs:  # keyed by user, on the partition Kafka's default partitioner gives it
+            assert r["_key"] == r["user_id"].encode()
+            assert r["_partition"] == partition_for_user(r["user_id"], r["_partitions"])
         per_user = defaultdict(list)
         for r in recs:
             per_user[r["user_id"]].append(r)
         assert set(per_user) == set(users)
         for u, rs in per_user.items():
             expected = 5 if u == "u5" else 4
-            assert sorted(r["event_count"] for r in rs) == list(range(1, expected + 1))
+            # In the order of the user's events (one partition, offset order).
+            assert [r["event_count"] for r in rs] == list(range(1, expected + 1))
             for r in rs:
                 assert r["model_version"] == "tiny-1"
                 assert 0 < len(r["items"]) <= 10

@@ -153,9 +153,12 @@ class Worker:
 
 
 def read_topic(
-    bootstrap: str, topic: str, until: int, timeout: float = 60.0
+    bootstrap: str, topic: str, until: int, timeout: float = 60.0, meta: bool = False
 ) -> list[dict[str, Any]]:
-    """All JSON records of ``topic`` from the start, waiting until there are ``until`` of them."""
+    """All JSON records of ``topic`` from the start, waiting until there are ``until`` of them.
+
+    ``meta``: add each record's ``_key``, ``_partition`` and ``_partitions`` (the topic's count).
+    """
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=1000)
@@ -168,7 +171,10 @@ def read_topic(
         deadline = time.monotonic() + timeout
         while len(out) < until and time.monotonic() < deadline:
             for msg in consumer:
-                out.append(orjson.loads(msg.value))
+                record = orjson.loads(msg.value)
+                if meta:
+                    record.update(_key=msg.key, _partition=msg.partition, _partitions=len(tps))
+                out.append(record)
         return out
     finally:
         consumer.close()
