@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.serving.step import ServingModel
-from streamrec.stream.worker import diagnose
+from streamrec.stream.transport import diagnose
 
 if TYPE_CHECKING:
     from streamrec.stream.worker.app import StreamApp
