@@ -44,9 +44,14 @@ from streamrec.stream.transport.producing import BatchSender
 log = logging.getLogger(__name__)
 
 
+def partition_for_key(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner on a record key (what producers, Faust and routing use)."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def partition_for_user(user_id: str, partitions: int) -> int:
-    """Kafka's default partitioner on the user id (what producers, Faust and routing use)."""
-    return int(murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+    """The partition of records keyed by ``user_id``."""
+    return partition_for_key(user_id.encode(), partitions)
 
 
 def step_config(settings: Settings) -> StepConfig:
@@ -209,8 +214,8 @@ class BatchProcessor:
             count = await sender.partition_count(topic)
             records = []
             for rec in recommendations:
-                partition = partition_for_user(rec.user_id, count)
-                records.append((partition, rec.user_id.encode(), rec.to_json()))
+                key = rec.user_id.encode()
+                records.append((partition_for_key(key, count), key, rec.to_json()))
             batches = await sender.send(topic, records)
         except Exception as exc:  # e.g. metadata timeout, a record larger than a batch: lost
             raise await self.outbox.failed("recommendation", topic, exc) from exc

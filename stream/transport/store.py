@@ -37,25 +37,14 @@ class HasMessage(Protocol):
         ...
 
 
-class Bound:
-    """A stand-in for a Faust event, made of a message only: what tables need of one.
-
-    The agents get bare messages (:mod:`streamrec.stream.transport.batching`), not events.
-    """
-
-    __slots__ = ("__weakref__", "message")
-
-    def __init__(self, message: Message) -> None:
-        self.message = message
-
-
 def bind_event(event: HasMessage) -> None:
     """Make ``event`` Faust's current event in this task.
 
     Faust picks a table key's partition (its RocksDB and changelog partition) from the
     current event's message. The agent task has none, and a batch spans partitions, so
-    each user's access through Faust's table API is bound to an event (or :class:`Bound`)
-    of that user's partition. Faust holds it weakly: the caller keeps it alive meanwhile.
+    each user's access through Faust's table API is bound to an event (or any object with
+    a ``.message``) of that user's partition. Faust holds it weakly: the caller keeps it
+    alive meanwhile.
     """
     # Faust types the contextvar as holding events; it reads only ``.message`` of one.
     _current_event.set(weakref.ref(cast(EventT[Any], event)))

@@ -18,7 +18,7 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
-from streamrec.stream.transport.store import Bound, TableStore, bind_event
+from streamrec.stream.transport.store import TableStore, bind_event
 
 # (owner, attribute, parameters after self or None, which module of ours needs it)
 CONSUMER = faust_aiokafka.Consumer
@@ -73,6 +73,13 @@ def test_the_consumer_state_delivery_reads_is_there() -> None:
     consumer.track_message(message)
     assert message in consumer._unacked_messages  # a revoke waits for it
     assert hasattr(FaustConsumer, "wait_empty"), "revokes wait for tracked messages (batching)"
+
+
+class Bound:
+    """What Faust's tables read of an event: its message (a stand-in for one)."""
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
 
 
 def _message(partition: int, topic: str = "events") -> Message:
