@@ -135,9 +135,12 @@ class BatchProcessor:
             self.metrics.internal_errors.labels("parse").inc(intake.internal_errors)
         for letter in intake.dead:
             await self._dead_letter(letter, sends)
+        homes = out.owner  # a user's partition is hashed once per batch
         for index, ev in intake.valid:
             msg = messages[index]
-            home = partition_for_user(ev.user_id, self.partitions)
+            home = homes.get(ev.user_id)
+            if home is None:
+                home = partition_for_user(ev.user_id, self.partitions)
             if home != msg.partition:
                 # Not keyed by user id: forward to the co-partitioned topic, keeping the
                 # original source so replays of the forwarder are still recognised.
@@ -154,7 +157,7 @@ class BatchProcessor:
                 self.metrics.events.labels("repartitioned").inc()
                 continue
             out.valid.append(ev)
-            out.owner[ev.user_id] = home
+            homes[ev.user_id] = home
             out.sent_at[ev.source] = msg.timestamp
         return out
 
@@ -183,7 +186,7 @@ class BatchProcessor:
             sends.track("changelog", batch.topic, batch.future)
         if writes:
             self.metrics.users.set(len(writes[-1][2]))
-        await self._send_recommendations(result.recommendations, sends)
+        await self._send_recommendations(result.recommendations, parsed.owner, sends)
         now = time.time()
         observe = self.metrics.e2e_seconds.observe
         sent_at = parsed.sent_at
@@ -203,19 +206,27 @@ class BatchProcessor:
             await self._dead_letter(DeadLetter.from_error(raw, ev.source, err), sends)
 
     async def _send_recommendations(
-        self, recommendations: Sequence[Recommendation], sends: Sends
+        self, recommendations: Sequence[Recommendation], owner: dict[str, int], sends: Sends
     ) -> None:
-        """One producer batch per partition, keyed (and partitioned) by user id."""
+        """One producer batch per partition, keyed (and partitioned) by user id.
+
+        ``owner``: each user's partition of the input topics, the same partition when the
+        output topic has as many (same key, same hash).
+        """
         if not recommendations:
             return
         topic = self.settings.recommendations_topic
         sender = self.writer.sender
         try:
             count = await sender.partition_count(topic)
+            same = count == self.partitions
             records = []
             for rec in recommendations:
                 key = rec.user_id.encode()
-                records.append((partition_for_key(key, count), key, rec.to_json()))
+                home = owner.get(rec.user_id) if same else None
+                if home is None:
+                    home = partition_for_key(key, count)
+                records.append((home, key, rec.to_json()))
             batches = await sender.send(topic, records)
         except Exception as exc:  # e.g. metadata timeout, a record larger than a batch: lost
             raise await self.outbox.failed("recommendation", topic, exc) from exc

@@ -33,6 +33,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -84,36 +85,59 @@ class UserState:
         return last is not None and offset <= last
 
 
+_F2 = np.dtype("<f2")
+_I4 = np.dtype("<i4")
+_U1 = np.dtype(np.uint8)
+
+
+def _raw(values: npt.NDArray[Any], dtype: np.dtype[Any]) -> bytes:
+    """Bytes of ``values`` as ``dtype`` (no conversion when they already are: the hot case)."""
+    return values.tobytes() if values.dtype == dtype else values.astype(dtype).tobytes()
+
+
 def encode_state(s: UserState) -> bytes:
     """Binary form of a user state."""
     version = s.model_version.encode()
     if len(version) > 255:
         raise ValueError("model version longer than 255 bytes")  # names are checked far shorter
-    n_recent = min(len(s.recent_items), 255)
-    n_top = min(len(s.top_items), 255)
-    parts = [
-        _HEADER.pack(
-            FORMAT,
-            0,
-            len(s.state),
-            s.event_count,
-            s.last_ts,
-            s.updated,
-            s.buy_prob,
-            len(s.offsets),
-            n_recent,
-            n_top,
-            len(version),
-        ),
-        version,
-        b"".join(_OFFSET.pack(t, p, o) for (t, p), o in s.offsets.items()),
-        s.state.astype("<f2", copy=False).tobytes(),
-        s.recent_items[-n_recent:].astype("<i4", copy=False).tobytes() if n_recent else b"",
-        s.recent_actions[-n_recent:].astype(np.uint8, copy=False).tobytes() if n_recent else b"",
-        s.top_items[:n_top].astype("<i4", copy=False).tobytes(),
-        s.top_scores[:n_top].astype("<f2", copy=False).tobytes(),
-    ]
-    return b"".join(parts)
+    recent, actions, top, scores = s.recent_items, s.recent_actions, s.top_items, s.top_scores
+    if len(actions) != len(recent):
+        raise ValueError(f"{len(recent)} recent items but {len(actions)} actions")
+    if len(recent) > 255:
+        recent, actions = recent[-255:], actions[-255:]
+    if len(top) > 255:
+        top, scores = top[:255], scores[:255]
+    offsets = s.offsets
+    if len(offsets) == 1:
+        ((tag, partition), offset) = next(iter(offsets.items()))
+        packed = _OFFSET.pack(tag, partition, offset)
+    else:
+        packed = b"".join(_OFFSET.pack(t, p, o) for (t, p), o in offsets.items())
+    header = _HEADER.pack(
+        FORMAT,
+        0,
+        len(s.state),
+        s.event_count,
+        s.last_ts,
+        s.updated,
+        s.buy_prob,
+        len(offsets),
+        len(recent),
+        len(top),
+        len(version),
+    )
+    return b"".join(
+        (
+            header,
+            version,
+            packed,
+            _raw(s.state, _F2),
+            _raw(recent, _I4),
+            _raw(actions, _U1),
+            _raw(top, _I4),
+            _raw(scores[: len(top)], _F2),
+        )
+    )
 
 
 _UPDATED = struct.Struct("<d")
@@ -171,15 +195,15 @@ def decode_state(data: bytes) -> UserState:
             (p, o), t = entry.unpack_from(data, pos), LEGACY_TAG
         offsets[(t, p)] = o
         pos += entry.size
-    state = np.frombuffer(data, dtype="<f2", count=size, offset=pos)
+    state = np.frombuffer(data, _F2, size, pos)
     pos += 2 * size
-    recent = np.frombuffer(data, dtype="<i4", count=n_recent, offset=pos)
+    recent = np.frombuffer(data, _I4, n_recent, pos)
     pos += 4 * n_recent
-    actions = np.frombuffer(data, dtype=np.uint8, count=n_recent, offset=pos)
+    actions = np.frombuffer(data, _U1, n_recent, pos)
     pos += n_recent
-    top = np.frombuffer(data, dtype="<i4", count=n_top, offset=pos)
+    top = np.frombuffer(data, _I4, n_top, pos)
     pos += 4 * n_top
-    scores = np.frombuffer(data, dtype="<f2", count=n_top, offset=pos)
+    scores = np.frombuffer(data, _F2, n_top, pos)
     return UserState(
         state=state,
         model_version=version,

@@ -193,6 +193,29 @@ class ServingModel:
             rows, scores = rows[keep], scores[keep]
         return list(self._ids[rows]), scores.astype(np.float64).tolist()
 
+    def items_of_rows(
+        self, rows: npt.NDArray[np.integer[Any]], scores: npt.NDArray[np.floating[Any]]
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        """:meth:`items` of each row of ``(B, K)`` rows and scores, in one pass over the batch."""
+        keep = (rows >= RESERVED) & (rows < self.size) & np.isfinite(scores)
+        if keep.all():  # the usual case: whole matrices to lists in two calls
+            return self._ids[rows].tolist(), scores.astype(np.float64).tolist()
+        ids: list[list[str]] = []
+        values: list[list[float]] = []
+        for j in range(len(rows)):
+            i, v = self.items(rows[j], scores[j])
+            ids.append(i)
+            values.append(v)
+        return ids, values
+
+
+_NO_ROWS = np.zeros(0, np.int32)
+_NO_ROWS.flags.writeable = False
+_NO_ACTIONS = np.zeros(0, np.uint8)
+_NO_ACTIONS.flags.writeable = False
+_NO_SCORES = np.zeros(0, np.float16)
+_NO_SCORES.flags.writeable = False
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -200,16 +223,17 @@ class _Pending:
 
     user_id: str
     base: UserState | None
-    recent: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
-    recent_actions: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
+    recent: npt.NDArray[np.int32] = field(default_factory=lambda: _NO_ROWS)  # shared, read-only
+    recent_actions: npt.NDArray[np.uint8] = field(default_factory=lambda: _NO_ACTIONS)
     items: list[int] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
     events: list[StreamEvent | None] = field(default_factory=list)  # None: re-encode step
     applied: dict[tuple[int, int], int] = field(default_factory=dict)  # new offsets by source
     excluded: set[int] = field(default_factory=set)
-    top: npt.NDArray[np.int64] | None = None
-    scores: npt.NDArray[np.float32] | None = None
+    top: npt.NDArray[np.int32] | None = None  # (K,) the last event's top-K rows
+    scores: npt.NDArray[np.float16] | None = None  # (K,) and their scores
     buy: float = 0.0
+    applied_events: int = 0  # events of this batch applied so far (re-encode steps excluded)
 
 
 def _replay_recommendation(
@@ -338,63 +362,73 @@ def step_batch(
         work[idx] = out.states
         top_items = out.top_items[:, :k]
         top_scores = out.top_scores[:, :k]
+        # Whole-round conversions: the stored forms and the recommendations' lists.
+        stored_top = top_items.astype(np.int32)  # (B, K)
+        stored_scores = top_scores.astype(np.float16)  # (B, K)
+        ids, values = model.items_of_rows(top_items, top_scores)
         buy = out.buy_prob.tolist()
+        recommend = result.recommendations.append
         for j, p in enumerate(batch):
             ev = p.events[r]
             if ev is None:
                 continue
-            p.top, p.scores, p.buy = top_items[j], top_scores[j], buy[j]
+            p.top, p.scores, p.buy = stored_top[j], stored_scores[j], buy[j]
+            p.applied_events += 1
             base_count = p.base.event_count if p.base is not None else 0
-            applied = sum(1 for e in p.events[: r + 1] if e is not None)
-            item_ids, scores = model.items(p.top, p.scores)
-            result.recommendations.append(
+            recommend(
                 Recommendation(
                     user_id=p.user_id,
-                    item_ids=item_ids,
-                    scores=scores,
+                    item_ids=ids[j],
+                    scores=values[j],
                     buy_probability=p.buy,
                     model_version=model.version,
                     event_ts=ev.ts,
                     emitted_ts=now,
                     source=ev.source,
-                    event_count=base_count + applied,
+                    event_count=base_count + p.applied_events,
                     event_id=ev.event_id,
                 )
             )
+    stored_states = work.astype(np.float16)  # (U, S), one conversion for the batch
     for i, p in enumerate(users):
-        result.states[p.user_id] = _new_state(p, work[i], model.version, config.recent_items, now)
+        result.states[p.user_id] = _new_state(
+            p, stored_states[i], model.version, config.recent_items, now
+        )
     return result
 
 
 def _new_state(
-    p: _Pending, state: npt.NDArray[np.float32], version: str, keep: int, now: float
+    p: _Pending, state: npt.NDArray[np.float16], version: str, keep: int, now: float
 ) -> UserState:
     """The user's state after this batch (recent items, offsets and count carried over)."""
-    new = [e for e in p.events if e is not None]
     base = p.base
-    offsets = dict(base.offsets) if base is not None else {}
-    for (tag, partition), offset in p.applied.items():
-        offsets[(tag, partition)] = offset
-        offsets.pop((LEGACY_TAG, partition), None)  # superseded by the tagged entry
-    n_new = len(new)
+    n_new = p.applied_events
     if base is not None:
-        recent = np.concatenate([p.recent, np.asarray(p.items[-n_new:], np.int32)])
-        acts = np.concatenate([p.recent_actions, np.asarray(p.actions[-n_new:], np.uint8)])
-    else:
-        recent = np.asarray(p.items, np.int32)
-        acts = np.asarray(p.actions, np.uint8)
-    top = p.top if p.top is not None else np.zeros(0, np.int64)
-    scores = p.scores if p.scores is not None else np.zeros(0, np.float32)
+        offsets = dict(base.offsets)
+        for (tag, partition), offset in p.applied.items():
+            offsets[(tag, partition)] = offset
+            offsets.pop((LEGACY_TAG, partition), None)  # superseded by the tagged entry
+        recent = np.concatenate([p.recent, np.asarray(p.items[-n_new:], np.int32)])[-keep:]
+        acts = np.concatenate([p.recent_actions, np.asarray(p.actions[-n_new:], np.uint8)])[-keep:]
+        count, last_ts = base.event_count, base.last_ts
+    else:  # a new user: every step of the batch is one of its events
+        offsets = dict(p.applied)
+        recent = np.asarray(p.items[-keep:], np.int32)
+        acts = np.asarray(p.actions[-keep:], np.uint8)
+        count, last_ts = 0, 0.0
+    for ev in p.events:
+        if ev is not None and ev.ts > last_ts:
+            last_ts = ev.ts
     return UserState(
-        state=state.astype(np.float16),
+        state=state,
         model_version=version,
-        event_count=(base.event_count if base is not None else 0) + n_new,
-        last_ts=max([base.last_ts if base is not None else 0.0, *(e.ts for e in new)]),
+        event_count=count + n_new,
+        last_ts=last_ts,
         offsets=offsets,
-        recent_items=recent[-keep:].astype(np.int32),
-        recent_actions=acts[-keep:].astype(np.uint8),
-        top_items=top.astype(np.int32),
-        top_scores=scores.astype(np.float16),
+        recent_items=recent,
+        recent_actions=acts,
+        top_items=p.top if p.top is not None else _NO_ROWS,
+        top_scores=p.scores if p.scores is not None else _NO_SCORES,
         buy_prob=float(p.buy),
         updated=now,
     )

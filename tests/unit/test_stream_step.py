@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,24 @@ def test_state_codec_roundtrip_and_size() -> None:
     np.testing.assert_array_equal(back.state, st.state)
     np.testing.assert_array_equal(back.recent_items, st.recent_items)
     np.testing.assert_array_equal(back.top_scores, st.top_scores)
+
+
+def test_state_codec_converts_other_dtypes_and_refuses_unpaired_recents() -> None:
+    st = UserState(
+        state=np.linspace(-1, 1, 8),  # float64: stored as float16
+        model_version="m",
+        offsets={(EVENTS, 1): 5},
+        recent_items=np.array([3, 4, 5], np.int64),
+        recent_actions=np.array([1, 4, 1], np.int64),
+        top_items=np.array([9, 8], np.int64),
+        top_scores=np.array([0.5, 0.25], np.float32),
+    )
+    back = decode_state(encode_state(st))
+    np.testing.assert_array_equal(back.state, st.state.astype(np.float16))
+    assert back.recent_items.tolist() == [3, 4, 5] and back.recent_actions.tolist() == [1, 4, 1]
+    assert back.top_items.tolist() == [9, 8] and back.top_scores.tolist() == [0.5, 0.25]
+    with pytest.raises(ValueError, match="3 recent items but 2 actions"):
+        encode_state(replace(st, recent_actions=np.array([1, 1], np.uint8)))
 
 
 SRC = Source("events", 0, 1)
