@@ -1,16 +1,14 @@
 """Latency at an offered rate, and the latency–throughput curve of one worker.
 
-The load generator is kept cheap so it does not compete with the worker for the CPU: messages
-are encoded before the clock starts, the publisher only stamps each event id as it sends, and
-one group-less consumer reads the recommendations in fetch batches. Its own CPU per event is
-measured and reported beside the worker's, so a reader can see which side the machine spent.
+The load generator (:mod:`streamrec.stream.tools.loadgen`) is kept cheap so it does not compete
+with the worker for the CPU. Its own CPU per event is measured and reported beside the
+worker's, so a reader can see which side the machine spent.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import numpy as np
 
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.records.schemas import encode_event
+from streamrec.stream.tools.loadgen import offer
 
 Row = tuple[str, str, str, float]  # user, item, action, ts
 
@@ -60,46 +59,22 @@ def measure_at(
     worker_pid: int,
 ) -> LatencyPoint:
     """Offer ``rate`` events/s for ``seconds`` (rows reused in turn) and time each answer."""
-    from streamrec.stream.tools.clients import follow, publish
-
     m = max(50, int(rate * seconds))
-    encoded = [
-        (r[0].encode(), f"{prefix}{k}", r) for k, r in ((k, rows[k % len(rows)]) for k in range(m))
-    ]
-    payloads = [(key, eid, encode_event(*r, event_id=eid)) for key, eid, r in encoded]
-    sent: dict[str, float] = {}
-    latencies: list[float] = []
-    done = threading.Event()
-
-    def consume() -> None:
-        for rec in follow(settings, settings.recommendations_topic, idle_timeout_s=10):
-            got = time.time()
-            t = sent.get(rec.get("event_id") or "")
-            if t is not None:
-                latencies.append(got - t)
-            if len(latencies) >= m or done.is_set():
-                return
-
-    consumer = threading.Thread(target=consume, daemon=True)
-    consumer.start()
-    time.sleep(2.0)  # let the consumer find its partitions and the end offsets
-
-    def stamped() -> Iterator[tuple[bytes, bytes]]:
-        for key, eid, value in payloads:
-            sent[eid] = time.time()
-            yield key, value
-
-    cpu0, wcpu0, t0 = time.process_time(), process_cpu_s(worker_pid), time.perf_counter()
-    publish(settings, stamped(), rate=rate, total=m, progress=False)
-    elapsed = time.perf_counter() - t0
-    consumer.join(seconds + 30)
-    done.set()
+    messages = []
+    for k in range(m):
+        user, item, action, ts = rows[k % len(rows)]
+        messages.append(
+            (user.encode(), encode_event(user, item, action, ts, event_id=f"{prefix}{k}"))
+        )
+    cpu0, wcpu0 = time.process_time(), process_cpu_s(worker_pid)
+    offered = offer(settings, messages, prefix, rate)
     load_cpu, worker_cpu = time.process_time() - cpu0, process_cpu_s(worker_pid) - wcpu0
-    lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    latencies = offered.latencies_s * 1000
+    lat = latencies if len(latencies) else np.array([np.nan])
     p50, p95, p99, top = (float(v) for v in np.percentile(lat, [50, 95, 99, 100]))
     return LatencyPoint(
         offered_eps=round(rate, 1),
-        achieved_eps=round(m / elapsed, 1),
+        achieved_eps=round(m / max(offered.publish_s, 1e-9), 1),
         sent=m,
         received=len(latencies),
         p50_ms=round(p50, 2),

@@ -38,3 +38,14 @@ def test_median_curve_and_report_files(tmp_path: Path) -> None:
     assert saved["repeats"] == 2 and len(saved["runs"]) == 2
     assert saved["median"] == report["median"] and report["median"]["sustained_eps"] == 3500
     assert (tmp_path / "out" / "latency.png").stat().st_size > 1000
+
+
+def test_the_load_generator_reads_event_numbers_of_its_own_prefix_only() -> None:
+    from streamrec.stream.tools.loadgen import event_number
+
+    rec = b'{"user_id":"u","items":[],"event_id":"c250-17","replayed":false}'
+    assert event_number(rec, b"c250-") == 17
+    assert event_number(rec, b"c500-") is None
+    assert event_number(rec.replace(b'"c250-17"', b"null"), b"c250-") is None
+    assert event_number(rec.replace(b"17", b"1x"), b"c250-") is None
+    assert event_number(b'{"event_id":"c250-', b"c250-") is None
