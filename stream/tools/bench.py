@@ -272,6 +272,8 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "latency_p99_ms": half.p99_ms,
         "latency_max_ms": half.max_ms,
         "load_cpu_ms_per_event": half.load_cpu_ms_per_event,
+        "latency_worker_cpu_ms_per_event": half.worker_cpu_ms_per_event,
+        "latency_machine_busy": half.machine_busy,
         # The worker's own view (input message timestamp -> recommendation handed to the
         # producer), as histogram bucket bounds: tells worker delay from the bench's own.
         "worker_e2e_p50_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.5),
@@ -328,12 +330,16 @@ def run_bench_cli(args: argparse.Namespace) -> int:
         for key, value in report["median"].items():
             if key != "curve":
                 print(f"{key:28s} {value}")
-        print("offered/s  achieved/s      p50      p95      p99      max  (ms)  load/worker CPU ms")
+        print(
+            "offered/s  achieved/s      p50      p95      p99      max  (ms)  "
+            "load/worker CPU ms  machine busy"
+        )
         for p in report["median"]["curve"]:
             print(
                 f"{p['offered_eps']:>9,.0f} {p['achieved_eps']:>11,.0f} {p['p50_ms']:>8.1f} "
                 f"{p['p95_ms']:>8.1f} {p['p99_ms']:>8.1f} {p['max_ms']:>8.1f}  "
                 f"{p['load_cpu_ms_per_event']:.3f} / {p['worker_cpu_ms_per_event']:.3f}"
+                f"       {p.get('machine_busy', float('nan')):.0%}"
             )
     print(f"median of {args.repeat}; every run in {args.out / 'report.json'}", file=sys.stderr)
     return 0

@@ -40,6 +40,7 @@ class LatencyPoint:
     max_ms: float
     load_cpu_ms_per_event: float  # this process: publisher + consumer
     worker_cpu_ms_per_event: float
+    machine_busy: float  # share of all the machine's cores busy meanwhile (1.0: saturated)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -48,6 +49,20 @@ def process_cpu_s(pid: int) -> float:
 
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU time of the whole machine so far, in clock ticks (from /proc/stat)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    total = sum(ticks[:8])  # guest time is already counted in user
+    return float(total - idle), float(total)
+
+
+def busy_share(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """Share of the machine's CPU time that was busy between two :func:`machine_cpu` readings."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total, 3) if total > 0 else float("nan")
 
 
 def measure_at(
@@ -66,9 +81,10 @@ def measure_at(
         messages.append(
             (user.encode(), encode_event(user, item, action, ts, event_id=f"{prefix}{k}"))
         )
-    cpu0, wcpu0 = time.process_time(), process_cpu_s(worker_pid)
+    cpu0, wcpu0, machine0 = time.process_time(), process_cpu_s(worker_pid), machine_cpu()
     offered = offer(settings, messages, prefix, rate)
     load_cpu, worker_cpu = time.process_time() - cpu0, process_cpu_s(worker_pid) - wcpu0
+    busy = busy_share(machine0, machine_cpu())
     latencies = offered.latencies_s * 1000
     lat = latencies if len(latencies) else np.array([np.nan])
     p50, p95, p99, top = (float(v) for v in np.percentile(lat, [50, 95, 99, 100]))
@@ -83,6 +99,7 @@ def measure_at(
         max_ms=round(top, 2),
         load_cpu_ms_per_event=round(1000 * load_cpu / m, 4),
         worker_cpu_ms_per_event=round(1000 * worker_cpu / m, 4),
+        machine_busy=busy,
     )
 
 

@@ -49,3 +49,19 @@ def test_the_load_generator_reads_event_numbers_of_its_own_prefix_only() -> None
     assert event_number(rec.replace(b'"c250-17"', b"null"), b"c250-") is None
     assert event_number(rec.replace(b"17", b"1x"), b"c250-") is None
     assert event_number(b'{"event_id":"c250-', b"c250-") is None
+
+
+def test_machine_busy_share_sees_this_process_burn_a_core() -> None:
+    import os
+    import time
+
+    from streamrec.stream.tools.bench_latency import busy_share, machine_cpu
+
+    before = machine_cpu()
+    end = time.process_time() + 0.3
+    while time.process_time() < end:  # one core fully busy for 0.3 s of CPU
+        pass
+    share = busy_share(before, machine_cpu())
+    cores = os.cpu_count() or 1  # /proc/stat counts every core of the machine
+    assert 0.5 / cores <= share <= 1.0
+    assert busy_share(before, before) != busy_share(before, before)  # nan: no time passed
