@@ -138,6 +138,13 @@ class Settings(DeploymentSettings):
     onnx_provider: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="ONNX Runtime provider: CUDA when a GPU is present, else CPU."
     )
+    scoring: Literal["exact", "int8", "auto"] = Field(
+        "exact",
+        description="Which step graph of the bundle scores the catalog: exact (float32); int8 "
+        "(the int8-quantised graph, which export admits only if it ranks like float32; CPU "
+        "only, refused at start when the bundle has none); auto (int8 when the bundle has "
+        "one and the step runs on the CPU, else exact).",
+    )
 
     # --- fault injection (tests and `streamrec chaos` only) ---------------------------------
     fault_kill_after_writing: str | None = Field(

@@ -82,15 +82,23 @@ def build_bundle(rows: list[tuple[str, str, str, float]], out: Path) -> Path:
 
 
 def pure_step_rate(
-    bundle: Path, rows: list[tuple[str, str, str, float]], batch: int
+    bundle: Path, rows: list[tuple[str, str, str, float]], settings: Settings
 ) -> dict[str, Any]:
-    """Events/s of the raw ONNX call and of the pure batch step, one thread."""
+    """Events/s of the raw ONNX call and of the pure batch step, one thread.
+
+    The step graph is the one the worker serves under the same settings (STREAMREC_SCORING).
+    """
+    from streamrec.export.bundle import load_bundle
     from streamrec.export.runtime import StepSession
     from streamrec.models.data.actions import parse_action
     from streamrec.stream.records.schemas import Source, StreamEvent
     from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
+    from streamrec.stream.worker.serve import scoring_graph
 
-    session = StepSession.open(bundle, provider="cpu", threads=1, spin=False)
+    batch = settings.batch_max
+    loaded = load_bundle(bundle)
+    graph = scoring_graph(settings, loaded.manifest.graphs, on_gpu=False)
+    session = StepSession(loaded, provider="cpu", graph=graph, threads=1, spin=False)
     model = ServingModel(session)
     events = [
         StreamEvent(u, i, parse_action(a), ts, Source("bench", 0, n))
@@ -115,6 +123,7 @@ def pure_step_rate(
         "onnx_step_eps": onnx_rate,
         "pure_step_eps": n / (time.perf_counter() - t0),
         "catalog_rows": session.vocab.capacity,
+        "graph": graph,
         "state_size": session.state_size,
         "k": session.k,
     }
@@ -191,7 +200,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         rows = taobao_payloads(args.data, args.events)
         source = f"{args.data.name} ({len(rows)} events)"
     bundle = args.bundle or build_bundle(rows, work / "bundle")
-    pure = pure_step_rate(bundle, rows, settings.batch_max)
+    pure = pure_step_rate(bundle, rows, settings)
 
     app = f"bench-{uuid.uuid4().hex[:8]}"
     bench = settings.model_copy(
@@ -280,7 +289,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "worker_e2e_p99_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.99),
         "worker_rss_mb": round(max(rss, rss_drain), 1),
         "state_bytes_per_user": state_bytes,
-        "model": {k: pure[k] for k in ("catalog_rows", "state_size", "k")},
+        "model": {k: pure[k] for k in ("catalog_rows", "state_size", "k", "graph")},
         "curve": [asdict(point) for point in curve],
         "time_split": {
             "wall_s": round(wall, 2),

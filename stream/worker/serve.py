@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,17 +32,52 @@ class WorkerConfigError(RuntimeError):
     """Raised when the worker cannot start with the given settings."""
 
 
+INT8_GRAPH = "step_int8"  # the bundle's role of the int8-quantised step (export's variant)
+
+
+def scoring_graph(settings: Settings, graphs: Collection[str], on_gpu: bool) -> str:
+    """The bundle graph role that serves under ``settings.scoring`` ("step" or the int8 one).
+
+    Raises :class:`WorkerConfigError` when int8 is required and the bundle has none.
+    """
+    if settings.scoring == "exact":
+        return "step"
+    has_int8 = INT8_GRAPH in graphs
+    if settings.scoring == "int8":
+        if not has_int8:
+            raise WorkerConfigError(
+                "STREAMREC_SCORING=int8 but the bundle has no admitted int8 step graph "
+                "(export it with --variants int8; its gate may have refused it), or use "
+                "STREAMREC_SCORING=exact or auto"
+            )
+        if on_gpu:
+            raise WorkerConfigError(
+                "STREAMREC_SCORING=int8 runs on the CPU only: set STREAMREC_ONNX_PROVIDER=cpu "
+                "or STREAMREC_SCORING=exact"
+            )
+        return INT8_GRAPH
+    return INT8_GRAPH if has_int8 and not on_gpu else "step"
+
+
 def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
     """A function: bundle directory -> verified, warmed-up serving model (the worker's ORT)."""
+    from streamrec.export.bundle import load_bundle
     from streamrec.export.runtime import StepSession
+    from streamrec.models.inference import gpu_present
 
     def load(path: Path) -> ServingModel:
-        session = StepSession.open(
-            path,
-            provider=settings.onnx_provider,
+        bundle = load_bundle(path)
+        provider = settings.onnx_provider
+        on_gpu = provider == "cuda" or (provider == "auto" and gpu_present())
+        graph = scoring_graph(settings, bundle.manifest.graphs, on_gpu)
+        session = StepSession(
+            bundle,
+            provider=provider,
+            graph=graph,
             threads=settings.onnx_threads or None,
             spin=False,
         )
+        log.info("model %s scores with its %s graph", session.version, graph)
         return ServingModel(session)
 
     return load
