@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrec.stream.records.schemas import EventLimits
@@ -51,6 +51,15 @@ class DeploymentSettings(BaseSettings):
         description="Input events (JSON), keyed by user id; other keys are repartitioned.",
     )
     replication: int = Field(1, ge=1, description="Replication factor of created topics.")
+    min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="min.insync.replicas of every topic streamrec creates (at most "
+        "STREAMREC_REPLICATION). Workers and the trainer produce with acks=all, so a write "
+        "is acknowledged only once this many replicas hold it: 2 with replication 3 keeps "
+        "every acknowledged record through the loss of one broker. Unset: the broker's "
+        "default.",
+    )
     session_timeout_s: float = Field(
         10.0,
         gt=0,
@@ -102,6 +111,15 @@ class DeploymentSettings(BaseSettings):
         description="Events whose ts is further in the past are dead-lettered. Unset: any "
         "past ts is accepted (replays of historical data).",
     )
+
+    @model_validator(mode="after")
+    def _insync_within_replication(self) -> DeploymentSettings:
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication:
+            raise ValueError(
+                f"STREAMREC_MIN_INSYNC_REPLICAS={self.min_insync_replicas} exceeds "
+                f"STREAMREC_REPLICATION={self.replication}: no write could ever be acknowledged"
+            )
+        return self
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -35,6 +35,7 @@ class TopicSpec:
     compacted: bool = False
     retention_ms: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    min_insync: int | None = None  # min.insync.replicas (None: the broker's default)
 
     @property
     def configs(self) -> dict[str, str]:
@@ -42,39 +43,52 @@ class TopicSpec:
         out = {"cleanup.policy": "compact"} if self.compacted else {}
         if self.retention_ms is not None:
             out["retention.ms"] = str(self.retention_ms)
+        if self.min_insync is not None:
+            out["min.insync.replicas"] = str(self.min_insync)
         return {**out, **self.extra}
 
 
 def worker_topics(settings: Settings, partitions: int | None = None) -> list[TopicSpec]:
     """Events, repartition, recommendations, dead letters, items (changelogs are Faust's)."""
-    p, rf = partitions or settings.partitions, settings.replication
+    p, rf, isr = (
+        partitions or settings.partitions,
+        settings.replication,
+        settings.min_insync_replicas,
+    )
     return [
-        TopicSpec(settings.events_topic, p, rf, retention_ms=7 * DAY_MS),
+        TopicSpec(settings.events_topic, p, rf, retention_ms=7 * DAY_MS, min_insync=isr),
         # Same partition count as the events: the table is co-partitioned with both.
-        TopicSpec(settings.repartition_topic, p, rf, retention_ms=DAY_MS),
+        TopicSpec(settings.repartition_topic, p, rf, retention_ms=DAY_MS, min_insync=isr),
         TopicSpec(
             settings.recommendations_topic,
             p,
             rf,
             retention_ms=DAY_MS,
             extra={"compression.type": "producer"},
+            min_insync=isr,
         ),
-        TopicSpec(settings.dead_letter_topic, 1, rf, retention_ms=14 * DAY_MS),
+        TopicSpec(settings.dead_letter_topic, 1, rf, retention_ms=14 * DAY_MS, min_insync=isr),
         items_topic(settings),
         # The tables' changelogs, as Faust would create them, but before any worker joins the
         # group: workers starting together otherwise assign partitions while a changelog is
         # still missing (Faust logs "Ignoring missing topic" and the worker may never recover).
-        TopicSpec(settings.changelog_topic, p, rf, compacted=True),
-        TopicSpec(settings.items_changelog_topic, 1, rf, compacted=True),
+        TopicSpec(settings.changelog_topic, p, rf, compacted=True, min_insync=isr),
+        TopicSpec(settings.items_changelog_topic, 1, rf, compacted=True, min_insync=isr),
     ]
 
 
 def items_topic(settings: Settings) -> TopicSpec:
     """The compacted, one-partition item catalog (every worker reads all of it)."""
-    return TopicSpec(settings.items_topic, 1, settings.replication, compacted=True)
+    return TopicSpec(
+        settings.items_topic,
+        1,
+        settings.replication,
+        compacted=True,
+        min_insync=settings.min_insync_replicas,
+    )
 
 
-def models_topic(name: str, replication: int = 1) -> TopicSpec:
+def models_topic(name: str, replication: int = 1, min_insync: int | None = None) -> TopicSpec:
     """The compacted, one-partition models topic (total order of versions and serving records)."""
     return TopicSpec(
         name,
@@ -85,12 +99,15 @@ def models_topic(name: str, replication: int = 1) -> TopicSpec:
             "max.message.bytes": str(MODELS_MAX_MESSAGE_BYTES),
             "min.compaction.lag.ms": "60000",
         },
+        min_insync=min_insync,
     )
 
 
 def lease_topic(settings: DeploymentSettings) -> TopicSpec:
     """One partition: the consumer group gives it to exactly one trainer (the lease)."""
-    return TopicSpec(settings.lease_topic, 1, settings.replication)
+    return TopicSpec(
+        settings.lease_topic, 1, settings.replication, min_insync=settings.min_insync_replicas
+    )
 
 
 def create_topics(

@@ -106,11 +106,12 @@ def initial_model(
     loader: Loader,
     trust: TrustConfig | None = None,
     replication: int = 1,
+    min_insync: int | None = None,
 ) -> tuple[ModelWatcher, ServingModel | None]:
     """A caught-up watcher and the last good serving version (None when none loads)."""
     from streamrec.stream.distribution.topic import ensure_models_topic
 
-    ensure_models_topic(bootstrap, topic, replication)
+    ensure_models_topic(bootstrap, topic, replication, min_insync)
     watcher = ModelWatcher(bootstrap, topic, models_dir, loader, trust=trust)
     return watcher, watcher.catch_up()
 

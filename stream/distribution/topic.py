@@ -160,11 +160,12 @@ def join_chunks(record: VersionRecord, chunks: dict[int, bytes]) -> bytes:
     return archive
 
 
-def ensure_models_topic(bootstrap: str, topic: str, replication: int = 1) -> None:
+def ensure_models_topic(
+    bootstrap: str, topic: str, replication: int = 1, min_insync: int | None = None
+) -> None:
     """Create the models topic when missing (declared in :mod:`streamrec.stream.config.topics`)."""
-    create_topics(
-        split_bootstrap(bootstrap), [models_topic(topic, replication)], "streamrec-models"
-    )
+    spec = models_topic(topic, replication, min_insync)
+    create_topics(split_bootstrap(bootstrap), [spec], "streamrec-models")
 
 
 class ModelPublisher:

@@ -121,7 +121,7 @@ class Trainer:
     def open(self) -> None:
         """Create topics, join the lease group, read the models topic, attach to the events."""
         s = self.s
-        ensure_models_topic(s.bootstrap, s.models_topic, s.replication)
+        ensure_models_topic(s.bootstrap, s.models_topic, s.replication, s.min_insync_replicas)
         create_topics(s.bootstrap_servers, [lease_topic(s)], s.client_id("trainer"))
         self._publisher = ModelPublisher(
             s.bootstrap, s.models_topic, signer=Signer(self.trust.signing_key)

@@ -29,7 +29,13 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
     models_dir = settings.models_dir
     trust = TrustConfig.from_settings(settings)
     watcher, model = initial_model(
-        settings.bootstrap, models_topic, models_dir, load, trust, settings.replication
+        settings.bootstrap,
+        models_topic,
+        models_dir,
+        load,
+        trust,
+        settings.replication,
+        settings.min_insync_replicas,
     )
     if model is None:
         log.warning("no usable version announced on %s; serving the local bundle", models_topic)

@@ -1,69 +1,149 @@
-"""The 3-broker mode of deploy/kafka/kafka.sh: starts, and a replication-3 topic takes writes."""
+"""The 3-broker mode of deploy/kafka/kafka.sh: it starts, streamrec's topics get the settings'
+replication and min.insync.replicas, and a replication-3 topic takes writes with a node down.
+
+One cluster serves the module; the test that stops a node runs last (tests run in file order).
+"""
 
 from __future__ import annotations
 
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import NodeNotReadyError, UnknownBrokerIdError
 
+from streamrec.stream.config.settings import Settings
+from streamrec.stream.config.topics import create_topics, models_topic, worker_topics
 from streamrec.stream.tools import ports
 from tests.support.kafka import KAFKA_SH, unique_name
 
 
-def test_three_broker_cluster_replicates_with_min_isr_two() -> None:
+@dataclass(frozen=True)
+class Cluster:
+    bootstrap: str
+    data: Path
+
+    def run(self, *args: str) -> None:
+        subprocess.run([str(KAFKA_SH), *args, "--dir", str(self.data)], check=True)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
     base = ports.free_ports(ports.CLUSTER_OFFSETS)
-    data = Path(tempfile.mkdtemp(prefix="streamrec-cluster-"))
-    run = lambda *a: subprocess.run([str(KAFKA_SH), *a, "--dir", str(data)], check=True)  # noqa: E731
-    run("cluster-start", "--port", str(base))
-    bootstrap = ",".join(f"127.0.0.1:{base + i}" for i in range(3))
+    made = Cluster(
+        ",".join(f"127.0.0.1:{base + i}" for i in range(3)),
+        Path(tempfile.mkdtemp(prefix="streamrec-cluster-")),
+    )
+    made.run("cluster-start", "--port", str(base))
     try:
+        yield made
+    finally:
+        subprocess.run([str(KAFKA_SH), "cluster-stop", "--dir", str(made.data)], check=False)
+        subprocess.run(["rm", "-rf", str(made.data)], check=False)
+
+
+def _admin(bootstrap: str) -> KafkaAdminClient:
+    """An admin client that knows all three brokers (right after start it may not yet)."""
+    deadline = time.monotonic() + 90
+    while True:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        topic = unique_name("rf3")
-        deadline = time.monotonic() + 90
-        while True:  # right after start the client may not yet know the controller's node
+        try:
+            if len(admin.describe_cluster()["brokers"]) == 3:
+                return admin
+        except (UnknownBrokerIdError, NodeNotReadyError):
+            pass
+        admin.close()
+        if time.monotonic() > deadline:
+            raise TimeoutError("the cluster did not show three brokers")
+        time.sleep(1.0)
+
+
+def test_streamrec_topics_take_replication_and_min_insync_from_the_settings(
+    cluster: Cluster,
+) -> None:
+    app = unique_name("durable")
+    settings = Settings(
+        bootstrap=cluster.bootstrap, app_id=app, replication=3, min_insync_replicas=2
+    )
+    specs = [
+        *worker_topics(settings),
+        models_topic(f"{app}-models", settings.replication, settings.min_insync_replicas),
+    ]
+    admin = _admin(cluster.bootstrap)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the controller may still be settling right after start
             try:
-                admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])
+                create_topics(settings.bootstrap_servers, specs)
                 break
             except (UnknownBrokerIdError, NodeNotReadyError):
                 if time.monotonic() > deadline:
                     raise
-                # A client that learnt the brokers before all three registered keeps asking
-                # for a controller it does not know: start again from the bootstrap list.
-                admin.close()
                 time.sleep(1.0)
-                admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        meta = admin.describe_topics([topic])[0]
-        deadline = time.monotonic() + 20
-        while not meta["partitions"] and time.monotonic() < deadline:  # metadata propagates
-            time.sleep(0.2)
-            meta = admin.describe_topics([topic])[0]
-        admin.close()
-        assert meta["partitions"], meta
-        assert all(len(p["replica_nodes"]) == 3 for p in meta["partitions"]), meta
-
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-        for i in range(300):
-            producer.send(topic, key=str(i % 7).encode(), value=str(i).encode()).get(timeout=30)
-        # One node down: 2 in-sync replicas remain, min.insync.replicas=2 still accepts acks=all.
-        run("node-stop", "3")
-        for i in range(300, 400):
-            producer.send(topic, key=str(i % 7).encode(), value=str(i).encode()).get(timeout=60)
-        producer.close()
-
-        consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=10000,
+        names = [spec.name for spec in specs]
+        described = admin.describe_configs(
+            config_resources=[ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
         )
-        values = sorted(int(r.value) for r in consumer)
-        consumer.close()
-        assert values == list(range(400))
+        meta = {t["name"]: t for t in admin.describe_topics(names)}
     finally:
-        subprocess.run([str(KAFKA_SH), "cluster-stop", "--dir", str(data)], check=False)
-        subprocess.run(["rm", "-rf", str(data)], check=False)
+        admin.close()
+    insync = {
+        name: configs["min.insync.replicas"]["value"]
+        for name, configs in described["topic"].items()
+    }
+    assert insync == dict.fromkeys(names, "2")
+    for name in names:
+        assert meta[name]["partitions"], meta[name]
+        assert all(len(p["replica_nodes"]) == 3 for p in meta[name]["partitions"]), meta[name]
+
+
+def test_three_broker_cluster_replicates_with_min_isr_two(cluster: Cluster) -> None:
+    bootstrap, run = cluster.bootstrap, cluster.run
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    topic = unique_name("rf3")
+    deadline = time.monotonic() + 90
+    while True:  # right after start the client may not yet know the controller's node
+        try:
+            admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])
+            break
+        except (UnknownBrokerIdError, NodeNotReadyError):
+            if time.monotonic() > deadline:
+                raise
+            # A client that learnt the brokers before all three registered keeps asking
+            # for a controller it does not know: start again from the bootstrap list.
+            admin.close()
+            time.sleep(1.0)
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    meta = admin.describe_topics([topic])[0]
+    deadline = time.monotonic() + 20
+    while not meta["partitions"] and time.monotonic() < deadline:  # metadata propagates
+        time.sleep(0.2)
+        meta = admin.describe_topics([topic])[0]
+    admin.close()
+    assert meta["partitions"], meta
+    assert all(len(p["replica_nodes"]) == 3 for p in meta["partitions"]), meta
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for i in range(300):
+        producer.send(topic, key=str(i % 7).encode(), value=str(i).encode()).get(timeout=30)
+    # One node down: 2 in-sync replicas remain, min.insync.replicas=2 still accepts acks=all.
+    run("node-stop", "3")
+    for i in range(300, 400):
+        producer.send(topic, key=str(i % 7).encode(), value=str(i).encode()).get(timeout=60)
+    producer.close()
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10000,
+    )
+    values = sorted(int(r.value) for r in consumer)
+    consumer.close()
+    assert values == list(range(400))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.config.topics import items_topic, lease_topic, models_topic, worker_topics
 from streamrec.stream.config.trainer_settings import TrainerSettings
@@ -36,6 +39,25 @@ def test_topics_take_replication_and_names_from_the_settings() -> None:
     assert (lease.name, lease.partitions, lease.replication) == ("shop-trainer-lease", 1, 3)
     models = models_topic(t.models_topic, t.replication)
     assert models.replication == 3 and models.configs["cleanup.policy"] == "compact"
+    assert not any("min.insync.replicas" in spec.configs for spec in [*specs.values(), lease])
+
+
+def test_every_created_topic_takes_min_insync_replicas_from_the_settings() -> None:
+    s = Settings(app_id="shop", replication=3, min_insync_replicas=2)
+    t = TrainerSettings(app_id="shop", replication=3, min_insync_replicas=2, models_topic="m")
+    specs = [
+        *worker_topics(s),
+        items_topic(s),
+        lease_topic(t),
+        models_topic("m", t.replication, t.min_insync_replicas),
+    ]
+    assert {spec.configs.get("min.insync.replicas") for spec in specs} == {"2"}
+    assert {spec.replication for spec in specs} == {3}
+
+
+def test_min_insync_above_the_replication_is_refused() -> None:
+    with pytest.raises(ValidationError, match="exceeds STREAMREC_REPLICATION=2"):
+        Settings(replication=2, min_insync_replicas=3)
 
 
 def test_only_the_topics_module_builds_create_requests() -> None:
