@@ -6,16 +6,19 @@ environment anywhere else. What the trainer shares is in :mod:`.base`.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from streamrec.models.data.actions import DEFAULT_ACTION_NAMES
 from streamrec.stream.config.base import DeploymentSettings
 
 ITEMS_TABLE = "item-metadata"  # the worker's Faust table of item catalog records
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # bind addresses, not reachable ones
 
 
 class Settings(DeploymentSettings):
@@ -154,9 +157,44 @@ class Settings(DeploymentSettings):
     )
 
     # --- serving -----------------------------------------------------------------------------
-    web_host: str = Field("127.0.0.1", description="Worker HTTP bind address.")
+    web_host: str = Field(
+        "127.0.0.1", description="Worker HTTP bind address (0.0.0.0: every interface)."
+    )
     web_port: int = Field(6066, ge=1, le=65535, description="Worker HTTP port.")
+    web_advertised_url: str | None = Field(
+        None,
+        description="URL the other replicas reach this worker's HTTP server at: a request "
+        "for a user another replica owns is forwarded to the owner's. Unset: "
+        "http://STREAMREC_WEB_HOST:STREAMREC_WEB_PORT, or this host's name instead of a "
+        "wildcard bind address (0.0.0.0, ::).",
+    )
+    web_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that GET /users/{id}/recommendations requires "
+        "(Authorization: Bearer <token>; the same on every replica, forwarded requests keep "
+        "it). /health, /ready and /metrics stay open for probes and scrapers. Unset: open.",
+    )
     log_level: str = Field("WARNING", description="Worker log level.")
+
+    @field_validator("web_advertised_url")
+    @classmethod
+    def _reachable_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
+            raise ValueError("must be http(s)://host:port (no path)")
+        if url.hostname in WILDCARD_HOSTS:
+            raise ValueError(f"{url.hostname} is a bind address, not one others can reach")
+        return value.rstrip("/")
+
+    @property
+    def advertised_url(self) -> str:
+        """Where the other replicas reach this worker's HTTP server (Faust's canonical URL)."""
+        if self.web_advertised_url is not None:
+            return self.web_advertised_url
+        host = socket.gethostname() if self.web_host in WILDCARD_HOSTS else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @field_validator("exclude_actions", mode="before")
     @classmethod

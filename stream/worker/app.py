@@ -79,6 +79,7 @@ def create_app(
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        canonical_url=settings.advertised_url,  # what table routing forwards requests to
         web_in_thread=False,
         autodiscover=False,
         stream_buffer_maxsize=max(4096, 2 * settings.batch_max),
@@ -135,5 +136,6 @@ def create_app(
 
     app.agent(events, name="apply-events")(direct)
     app.agent(repartitioned, name="apply-repartitioned")(by_user)
-    register_views(app, table, processor, metrics, health)
+    token = settings.web_token.get_secret_value() if settings.web_token is not None else None
+    register_views(app, table, processor, metrics, health, token)
     return StreamApp(app, table, events, repartitioned, processor, slot, metrics, health)

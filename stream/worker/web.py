@@ -6,6 +6,7 @@ Faust's table routing forwards the request there.
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -28,21 +29,41 @@ def is_ready(app: faust.App) -> bool:
     return bool(not app.rebalancing and not recovery.in_recovery and recovery.completed.is_set())
 
 
+def bearer_matches(request: Request, token: str | None) -> bool:
+    """Whether ``request`` carries ``Authorization: Bearer <token>`` (always, with no token)."""
+    if token is None:
+        return True
+    given = request.headers.get("Authorization", "")
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), token)
+
+
 def register_views(
     app: faust.App,
     table: TableT[bytes, bytes],
     processor: BatchProcessor,
     metrics: Metrics,
     health: Health,
+    token: str | None = None,
 ) -> None:
-    """Add the views to ``app``'s web server."""
+    """Add the views to ``app``'s web server; ``token``: what the user endpoint requires."""
 
     @app.page("/users/{user_id}/recommendations")
     class UserRecommendations(View):
         """GET a user's latest top-K, answered by the worker that owns the user's state."""
 
-        @app.table_route(table=table, match_info="user_id")  # type: ignore[arg-type]
         async def get(self, request: Request, user_id: str) -> Response:
+            # Checked here and again by the owner (forwarding keeps the header).
+            if not bearer_matches(request, token):
+                return self.json(
+                    {"error": "missing or wrong bearer token"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            return await self.owned(request, user_id=user_id)  # type: ignore[call-arg]
+
+        @app.table_route(table=table, match_info="user_id")  # type: ignore[arg-type]
+        async def owned(self, request: Request, user_id: str) -> Response:
             raw = table.get(user_id.encode())
             if raw is None:
                 return self.json({"user_id": user_id, "error": "unknown user"}, status=404)

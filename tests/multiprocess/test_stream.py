@@ -15,6 +15,7 @@ from tests.support.stream import (
     event_json,
     produce,
     read_topic,
+    start_group,
     wait_until,
     worker_settings,
 )
@@ -40,11 +41,7 @@ def test_two_workers_split_partitions_and_both_produce(
         broker.bootstrap, tmp_path / "b.log", free_port(), **{**s, "data_dir": tmp_path / "b"}
     )
     try:
-        a.start().wait_ready()
-        b.start()
-        time.sleep(2)  # b joins: a rebalance follows
-        a.wait_ready()
-        b.wait_ready()
+        start_group(a, b)
         users = [f"user-{n}" for n in range(40)]
         events = [
             (u.encode(), event_json(u, f"i{(n + k) % 60}"))

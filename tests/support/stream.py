@@ -99,9 +99,12 @@ class Worker:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    def get(
+        self, path: str, timeout: float = 5.0, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.url(path), headers=headers or {})
         try:
-            with urllib.request.urlopen(self.url(path), timeout=timeout) as resp:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -150,6 +153,15 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait(10)
+
+
+def start_group(first: Worker, second: Worker) -> None:
+    """Start two workers of one group, the second joining once the first serves; both ready."""
+    first.start().wait_ready()
+    second.start()
+    time.sleep(2)  # the second joins: a rebalance follows
+    first.wait_ready()
+    second.wait_ready()
 
 
 def read_topic(
