@@ -149,6 +149,13 @@ class Settings(DeploymentSettings):
         "one and the step runs on the CPU, else exact).",
     )
 
+    lag_refresh_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often streamrec_consumer_lag is read from the broker's end offsets "
+        "and the group's committed offsets, seconds.",
+    )
+
     # --- fault injection (tests and `streamrec chaos` only) ---------------------------------
     fault_kill_after_writing: str | None = Field(
         None,

@@ -49,8 +49,9 @@ class Metrics:
         )
         self.lag = Gauge(
             "streamrec_consumer_lag",
-            "Messages behind the high watermark.",
-            ["partition"],
+            "Messages between the committed offset and the broker's end offset, per assigned "
+            "partition of the events and repartition topics (refreshed on a timer).",
+            ["topic", "partition"],
             registry=r,
         )
         self.model = Gauge(

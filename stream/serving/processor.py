@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from aiokafka.partitioner import murmur2
-from faust.types import TP, AppT, Message, TableT
+from faust.types import AppT, Message, TableT
 
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.records.intake import parse_records
@@ -118,7 +118,6 @@ class BatchProcessor:
         parsed = await self._parse(messages, repartitioned, sends)
         if parsed.valid:
             await self._apply(parsed, sends)
-        self._observe_lag(messages)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return sends.settled()
 
@@ -240,16 +239,3 @@ class BatchProcessor:
         await sends.send(
             self.app.producer, "dead_letter", topic, None, letter.to_json(), None, None, None
         )
-
-    def _observe_lag(self, messages: Sequence[Message]) -> None:
-        last: dict[TP, int] = {}
-        for message in messages:
-            last[message.tp] = message.offset
-        consumer = self.app.consumer
-        for tp, offset in last.items():
-            try:
-                high = consumer.highwater(tp)
-            except (KeyError, AssertionError):
-                continue
-            if high is not None:
-                self.metrics.lag.labels(str(tp.partition)).set(max(0, high - offset - 1))

@@ -84,6 +84,15 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
     refetches = 0  # partitions sought back because a fetch had skipped records of theirs
     rewinds = 0  # partitions sought back to records a fetch returned but did not deliver
 
+    def committed_offsets(self) -> dict[TP, int | None]:
+        """The committed offset (the next one to read) of each assigned partition.
+
+        Faust's own record: read from the broker on assignment, moved by each commit (None:
+        nothing committed yet).
+        """
+        committed = self._committed_offset
+        return {tp: committed.get(tp) for tp in self.assignment()}
+
     @property
     def positions(self) -> Positions:
         """Expected offsets and refetches (created on first use: Faust builds the consumer)."""

@@ -22,6 +22,7 @@ from streamrec.stream.serving.slot import ModelSlot
 from streamrec.stream.serving.step import ServingModel
 from streamrec.stream.transport.batching import Inbox, consume_batches
 from streamrec.stream.transport.delivery import StreamrecApp
+from streamrec.stream.worker.lag import LagMonitor
 from streamrec.stream.worker.web import is_ready, register_views
 
 
@@ -134,6 +135,13 @@ def create_app(
 
         app.timer(settings.state_ttl_sweep_s, name="expire-idle-states")(expire_idle)
 
+    lag = LagMonitor(app, metrics, (events.get_topic_name(), repartitioned.get_topic_name()))
+
+    async def refresh_lag() -> None:
+        if is_ready(app):
+            await lag.refresh()
+
+    app.timer(settings.lag_refresh_s, name="refresh-consumer-lag")(refresh_lag)
     app.agent(events, name="apply-events")(direct)
     app.agent(repartitioned, name="apply-repartitioned")(by_user)
     token = settings.web_token.get_secret_value() if settings.web_token is not None else None

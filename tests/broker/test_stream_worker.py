@@ -14,6 +14,7 @@ from tests.support.stream import (
     event_json,
     produce,
     read_topic,
+    wait_until,
     worker_settings,
 )
 
@@ -21,7 +22,7 @@ from tests.support.stream import (
 def test_events_in_recommendations_out_and_bad_events_dead_lettered(
     broker: Broker, tiny_bundle: Path, tmp_path: Path
 ) -> None:
-    s = worker_settings(tmp_path, tiny_bundle)
+    s = {**worker_settings(tmp_path, tiny_bundle), "lag_refresh_s": 0.5}
     worker = Worker(broker.bootstrap, tmp_path / "worker.log", free_port(), **s).start()
     try:
         worker.wait_ready()
@@ -106,5 +107,48 @@ def test_events_in_recommendations_out_and_bad_events_dead_lettered(
         assert worker.get("/users/nobody/recommendations")[0] == 404
         assert worker.metric("streamrec_dead_letters_total") == len(bad)
         assert worker.metric("streamrec_recommendations_total") == n_valid
+        # Lag per topic and partition, read from the broker: every partition of both input
+        # topics shows, and all reach 0 once the offsets are committed.
+        expected = {
+            f'{{partition="{p}",topic="{topic}"}}'
+            for topic in (s["events_topic"], f"{s['app_id']}-events-by-user")
+            for p in range(int(str(s["partitions"])))
+        }
+        wait_until(
+            lambda: worker.samples("streamrec_consumer_lag") == dict.fromkeys(expected, 0.0),
+            30,
+            0.5,
+            "every input partition's lag at 0",
+        )
+    finally:
+        worker.stop()
+
+
+def test_lag_shows_events_fetched_but_not_yet_handled(
+    broker: Broker, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """The lag is read from the broker on a timer, not when a batch is done: events that wait
+    in a long micro-batch linger count as lag until they are handled and committed."""
+    s = {
+        **worker_settings(tmp_path, tiny_bundle),
+        "lag_refresh_s": 0.3,
+        "batch_within_s": 8.0,  # a batch waits this long for more events
+        "batch_max": 10_000,
+        "commit_interval_s": 0.5,
+    }
+    worker = Worker(broker.bootstrap, tmp_path / "worker.log", free_port(), **s).start()
+    try:
+        worker.wait_ready()
+        n = 40
+        produce(
+            broker.bootstrap,
+            str(s["events_topic"]),
+            [(f"w{k}".encode(), event_json(f"w{k}", "i1")) for k in range(n)],
+        )
+        lag = lambda: sum(worker.samples("streamrec_consumer_lag").values())  # noqa: E731
+        wait_until(lambda: lag() == n, 6, 0.2, f"lag {n} while the batch lingers")
+        assert worker.metric("streamrec_recommendations_total") == 0  # none handled yet
+        wait_until(lambda: lag() == 0, 30, 0.5, "lag 0 once handled and committed")
+        assert worker.metric("streamrec_recommendations_total") == n
     finally:
         worker.stop()

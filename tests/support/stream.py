@@ -130,6 +130,16 @@ class Worker:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
+    def samples(self, name: str) -> dict[str, float]:
+        """One Prometheus sample family: the label set as written (``{a="x",b="y"}``) -> value."""
+        _, body = self.get("/metrics")
+        found = {}
+        for line in body.decode().splitlines():
+            if line.startswith(name + "{"):
+                labels, value = line[len(name) :].rsplit(" ", 1)
+                found[labels] = float(value)
+        return found
+
     def dump(self) -> str:
         """Have the worker log its tasks and consumer state (SIGUSR1); the log's tail after."""
         if self.proc is not None and self.proc.poll() is None:
