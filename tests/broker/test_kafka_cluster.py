@@ -87,20 +87,36 @@ def test_streamrec_topics_take_replication_and_min_insync_from_the_settings(
                     raise
                 time.sleep(1.0)
         names = [spec.name for spec in specs]
-        described = admin.describe_configs(
-            config_resources=[ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
-        )
-        meta = {t["name"]: t for t in admin.describe_topics(names)}
+        # A broker answers from its copy of the cluster's metadata, which may trail the
+        # controller's for a moment right after the topics are made: ask until it has them.
+        deadline = time.monotonic() + 30
+        while True:
+            insync, replicas = _durability(admin, names)
+            if (insync, replicas) == ({n: "2" for n in names}, {n: {3} for n in names}):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"min.insync.replicas {insync}, replica counts {replicas}")
+            time.sleep(0.5)
     finally:
         admin.close()
+
+
+def _durability(
+    admin: KafkaAdminClient, names: list[str]
+) -> tuple[dict[str, str | None], dict[str, set[int]]]:
+    """Each topic's min.insync.replicas (None: not shown) and its partitions' replica counts."""
+    described = admin.describe_configs(
+        config_resources=[ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+    )
     insync = {
-        name: configs["min.insync.replicas"]["value"]
-        for name, configs in described["topic"].items()
+        name: configs.get("min.insync.replicas", {}).get("value")
+        for name, configs in described.get("topic", {}).items()
     }
-    assert insync == dict.fromkeys(names, "2")
-    for name in names:
-        assert meta[name]["partitions"], meta[name]
-        assert all(len(p["replica_nodes"]) == 3 for p in meta[name]["partitions"]), meta[name]
+    replicas = {
+        t["name"]: {len(p["replica_nodes"]) for p in t["partitions"]}
+        for t in admin.describe_topics(names)
+    }
+    return insync, replicas
 
 
 def test_three_broker_cluster_replicates_with_min_isr_two(cluster: Cluster) -> None:
