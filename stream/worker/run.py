@@ -7,11 +7,13 @@ encoder configured, cold-start rows for announced items; see :mod:`streamrec.str
 from __future__ import annotations
 
 from streamrec.stream.config.settings import Settings
+from streamrec.stream.worker.logs import use_log_format
 from streamrec.stream.worker.serve import load_model, serve
 
 
 def run_worker(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (blocking)."""
+    use_log_format(settings)
     if settings.models_topic:
         from streamrec.stream.worker.online import run_online_worker
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.serving.step import ServingModel
 from streamrec.stream.transport import diagnose
+from streamrec.stream.worker.logs import logging_config
 
 if TYPE_CHECKING:
     from streamrec.stream.worker.app import StreamApp
@@ -125,7 +126,11 @@ def serve(
         settings.web_port,
     )
     worker = _quiet_worker_class()(
-        stream_app.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
+        stream_app.app,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings),  # None: Faust's own text set-up
+        quiet=True,
+        redirect_stdouts=False,
     )
     stream_app.health.on_fatal.append(_exit_soon)
     _freeze_heap()
