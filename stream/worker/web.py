@@ -7,6 +7,7 @@ Faust's table routing forwards the request there.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -21,12 +22,35 @@ if TYPE_CHECKING:
     from streamrec.stream.serving.processor import BatchProcessor
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4"
+READINESS_CHECK_S = 0.5  # how often the first completed recovery is looked for
 
 
 def is_ready(app: faust.App) -> bool:
     """True when partitions are assigned and table recovery is done."""
     recovery = app.tables.recovery  # type: ignore[attr-defined]
     return bool(not app.rebalancing and not recovery.in_recovery and recovery.completed.is_set())
+
+
+class Readiness:
+    """What ``/ready`` answers: ready from the end of this worker's first state recovery on.
+
+    Later rebalances do not make it unready: every replica rebalances at once when one
+    joins or leaves, so a probe that failed during rebalances would empty a load balancer of
+    all replicas at each step of a rolling restart. A new worker is not ready until it has
+    restored its state once, so a rollout waits for it before restarting the next one. A
+    worker that lost a record (``/health`` failing) is not ready either.
+    """
+
+    def __init__(self, app: faust.App, health: Health) -> None:
+        self.app = app
+        self.health = health
+        self.recovered_once = False
+
+    def update(self) -> bool:
+        """Note a completed recovery; whether the worker is ready now."""
+        if not self.recovered_once and is_ready(self.app):
+            self.recovered_once = True
+        return self.recovered_once and self.health.ok
 
 
 def bearer_matches(request: Request, token: str | None) -> bool:
@@ -94,13 +118,20 @@ def register_views(
                 return self.json({"status": "ok"})
             return self.json({"status": "failed", "error": health.fatal}, status=503)
 
+    readiness = Readiness(app, health)
+    app.timer(READINESS_CHECK_S, name="note-readiness")(_note(readiness))
+
     @app.page("/ready")
     class Ready(View):
-        """Readiness: partitions assigned, state recovered, model loaded."""
+        """Readiness (see :class:`Readiness`); ``serving``: no rebalance or recovery right now."""
 
         async def get(self, request: Request) -> Response:
-            ready = is_ready(app)
-            body = {"ready": ready, "model_version": processor.slot.model.version}
+            ready = readiness.update()
+            body = {
+                "ready": ready,
+                "serving": is_ready(app),
+                "model_version": processor.slot.model.version,
+            }
             return self.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")
@@ -109,3 +140,10 @@ def register_views(
 
         async def get(self, request: Request) -> Response:
             return self.bytes(metrics.exposition(), content_type=PROMETHEUS_TYPE)
+
+
+def _note(readiness: Readiness) -> Callable[[], Awaitable[None]]:
+    async def note() -> None:
+        readiness.update()
+
+    return note

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from streamrec.stream.tools.chaos.fleet import settled
+
 REPO = Path(__file__).resolve().parents[2]
 N_ITEMS = 60
 
@@ -113,7 +115,7 @@ class Worker:
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"worker exited with {self.proc.returncode}; see {self.log}")
         try:
-            return self.get("/ready", timeout=1.0)[0] == 200
+            return settled(*self.get("/ready", timeout=1.0))  # ready, no rebalance under way
         except OSError:
             return False
 

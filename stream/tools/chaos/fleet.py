@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from streamrec.stream.tools.ports import free_port
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,16 @@ def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return int(exc.code), bytes(exc.read())
     except OSError:
         return 0, b""
+
+
+def settled(status: int, body: bytes) -> bool:
+    """Whether a ``/ready`` answer says ready and serving: the group's partitions are settled."""
+    if status != 200:
+        return False
+    try:
+        return bool(orjson.loads(body).get("serving"))
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
 
 
 @dataclass
@@ -155,8 +167,8 @@ class Fleet:
         return [s for s in self.slots if s.proc is not None and s.proc.poll() is not None]
 
     def ready(self) -> bool:
-        """Every live slot answers ``/ready`` with 200."""
-        return all(http_get(s.port, "/ready", 2.0)[0] == 200 for s in self.slots)
+        """Every live slot is ready and serving (``/ready``: 200, no rebalance under way)."""
+        return all(settled(*http_get(s.port, "/ready", 2.0)) for s in self.slots)
 
     def wait_ready(self, timeout: float) -> float:
         """Block until every slot is ready; seconds waited. Raises :class:`FleetError`."""

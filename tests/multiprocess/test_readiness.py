@@ -1,0 +1,58 @@
+"""Multiprocess tier: /ready stays 200 on a serving worker while a replica joins.
+
+A joining worker makes every member of the group rebalance; a readiness probe that failed
+during rebalances would take all replicas out of a load balancer at each step of a rolling
+restart. The worker that was serving must answer 200 throughout; its ``serving`` flag shows
+that the rebalance happened.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+from tests.support.kafka import Broker, free_port
+from tests.support.stream import Worker, worker_settings
+
+
+def test_a_serving_worker_stays_ready_while_another_joins(
+    broker: Broker, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    s = worker_settings(tmp_path, tiny_bundle, partitions=4)
+    a = Worker(
+        broker.bootstrap, tmp_path / "a.log", free_port(), **{**s, "data_dir": tmp_path / "a"}
+    )
+    b = Worker(
+        broker.bootstrap, tmp_path / "b.log", free_port(), **{**s, "data_dir": tmp_path / "b"}
+    )
+    seen: list[tuple[int, bool]] = []  # a's (status, serving) while b joins
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            try:
+                status, body = a.get("/ready", timeout=2.0)
+                seen.append((status, bool(orjson.loads(body)["serving"])))
+            except OSError:
+                seen.append((0, False))
+            time.sleep(0.05)
+
+    try:
+        a.start().wait_ready()
+        prober = threading.Thread(target=probe, daemon=True)
+        prober.start()
+        b.start()
+        b.wait_ready()
+        time.sleep(2.0)
+        stop.set()
+        prober.join(5)
+        assert seen and {status for status, _ in seen} == {200}, seen
+        assert any(not serving for _, serving in seen), "no rebalance was seen"
+    finally:
+        stop.set()
+        a.stop()
+        b.stop()
+
