@@ -14,20 +14,15 @@ from pathlib import Path
 
 import orjson
 
-from tests.support.kafka import Broker, free_port
-from tests.support.stream import Worker, worker_settings
+from tests.support.kafka import Broker
+from tests.support.stream import worker_pair, worker_settings
 
 
 def test_a_serving_worker_stays_ready_while_another_joins(
     broker: Broker, tiny_bundle: Path, tmp_path: Path
 ) -> None:
     s = worker_settings(tmp_path, tiny_bundle, partitions=4)
-    a = Worker(
-        broker.bootstrap, tmp_path / "a.log", free_port(), **{**s, "data_dir": tmp_path / "a"}
-    )
-    b = Worker(
-        broker.bootstrap, tmp_path / "b.log", free_port(), **{**s, "data_dir": tmp_path / "b"}
-    )
+    a, b = worker_pair(broker.bootstrap, tmp_path, s)
     seen: list[tuple[int, bool]] = []  # a's (status, serving) while b joins
     stop = threading.Event()
 
@@ -55,4 +50,3 @@ def test_a_serving_worker_stays_ready_while_another_joins(
         stop.set()
         a.stop()
         b.stop()
-

@@ -17,6 +17,7 @@ from tests.support.stream import (
     read_topic,
     start_group,
     wait_until,
+    worker_pair,
     worker_settings,
 )
 
@@ -34,12 +35,7 @@ def test_two_workers_split_partitions_and_both_produce(
     broker: Broker, tiny_bundle: Path, tmp_path: Path
 ) -> None:
     s = worker_settings(tmp_path, tiny_bundle, partitions=4)
-    a = Worker(
-        broker.bootstrap, tmp_path / "a.log", free_port(), **{**s, "data_dir": tmp_path / "a"}
-    )
-    b = Worker(
-        broker.bootstrap, tmp_path / "b.log", free_port(), **{**s, "data_dir": tmp_path / "b"}
-    )
+    a, b = worker_pair(broker.bootstrap, tmp_path, s)
     try:
         start_group(a, b)
         users = [f"user-{n}" for n in range(40)]

@@ -167,6 +167,24 @@ class Worker:
             return self.proc.wait(10)
 
 
+def worker_pair(
+    bootstrap: str, tmp_path: Path, settings: dict[str, object]
+) -> tuple[Worker, Worker]:
+    """Two workers of one group, each with its own state directory, log and HTTP port."""
+    from tests.support.kafka import free_port
+
+    a, b = (
+        Worker(
+            bootstrap,
+            tmp_path / f"{name}.log",
+            free_port(),
+            **{**settings, "data_dir": tmp_path / name},
+        )
+        for name in ("a", "b")
+    )
+    return a, b
+
+
 def start_group(first: Worker, second: Worker) -> None:
     """Start two workers of one group, the second joining once the first serves; both ready."""
     first.start().wait_ready()
