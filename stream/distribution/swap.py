@@ -26,8 +26,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from streamrec.stream.distribution.topic import ServingRecord
 from streamrec.stream.distribution.trust import TrustConfig
 from streamrec.stream.distribution.watcher import Loader, ModelWatcher
+from streamrec.stream.serving.model import ServingModel
 from streamrec.stream.serving.slot import ModelSlot
-from streamrec.stream.serving.step import ServingModel
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from streamrec.stream.distribution.topic import (
     records_until_end,
 )
 from streamrec.stream.distribution.trust import DistributionError, TrustConfig, is_valid_version
-from streamrec.stream.serving.step import RowIds, ServingModel
+from streamrec.stream.serving.model import RowIds, ServingModel
 
 log = logging.getLogger(__name__)
 

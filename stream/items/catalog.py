@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from streamrec.models.data.catalog import CatalogError, ItemRecord
 from streamrec.stream.config.settings import ITEMS_TABLE, Settings
+from streamrec.stream.serving.model import ServingModel
 from streamrec.stream.serving.slot import ModelSlot
-from streamrec.stream.serving.step import ServingModel
 from streamrec.stream.transport.store import bind_event
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import numpy as np
 
 from streamrec.models.data.catalog import ItemRecord
 from streamrec.stream.config.settings import Settings
-from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.serving.model import ServingModel
 
 if TYPE_CHECKING:
     from streamrec.export.bundle import Bundle

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from streamrec.stream.records.parsing import parse_event, parse_repartitioned
 from streamrec.stream.records.schemas import (
     DeadLetter,
     EventLimits,
@@ -20,8 +21,6 @@ from streamrec.stream.records.schemas import (
     Reason,
     Source,
     StreamEvent,
-    parse_event,
-    parse_repartitioned,
 )
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import contextlib
 
 from prometheus_client import Gauge
 
-from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.serving.model import ServingModel
 
 
 class ModelSlot:

@@ -92,7 +92,8 @@ def pure_step_rate(
     from streamrec.export.runtime import StepSession
     from streamrec.models.data.actions import parse_action
     from streamrec.stream.records.schemas import Source, StreamEvent
-    from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
+    from streamrec.stream.serving.model import ServingModel
+    from streamrec.stream.serving.step import StepConfig, step_batch
     from streamrec.stream.worker.serve import scoring_graph
 
     batch = settings.batch_max

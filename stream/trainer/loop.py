@@ -47,7 +47,8 @@ from streamrec.stream.distribution.topic import (
     records_until_end,
 )
 from streamrec.stream.distribution.trust import DistributionError, Signer, TrustConfig
-from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Source, parse_event
+from streamrec.stream.records.parsing import parse_event
+from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Source
 from streamrec.stream.trainer.window import ReplayWindow, WindowLimits
 
 log = logging.getLogger(__name__)

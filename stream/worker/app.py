@@ -16,10 +16,10 @@ from faust.types import Message, StreamT, TableT, TopicT
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.serving.expiry import sweep_idle_states
 from streamrec.stream.serving.metrics import Metrics
+from streamrec.stream.serving.model import ServingModel
 from streamrec.stream.serving.outbox import Health, Outbox
 from streamrec.stream.serving.processor import BatchProcessor
 from streamrec.stream.serving.slot import ModelSlot
-from streamrec.stream.serving.step import ServingModel
 from streamrec.stream.transport.batching import Inbox, consume_batches
 from streamrec.stream.transport.delivery import StreamrecApp
 from streamrec.stream.worker.lag import LagMonitor

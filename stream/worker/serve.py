@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamrec.stream.config.settings import Settings
-from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.serving.model import ServingModel
 from streamrec.stream.transport import diagnose
 from streamrec.stream.worker.logs import logging_config
 

@@ -11,7 +11,7 @@ from streamrec.stream.distribution.log import read_catalog
 from streamrec.stream.distribution.topic import ModelPublisher, ensure_models_topic
 from streamrec.stream.distribution.trust import Signer, TrustConfig
 from streamrec.stream.distribution.watcher import ModelWatcher
-from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.serving.model import ServingModel
 from tests.support.kafka import Broker, unique_name
 from tests.support.models import tiny_bundle_at
 from tests.support.stream import wait_until

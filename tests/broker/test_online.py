@@ -20,7 +20,7 @@ from streamrec.stream.distribution.topic import (
     split_chunks,
 )
 from streamrec.stream.distribution.watcher import ModelWatcher
-from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.serving.model import ServingModel
 from streamrec.stream.tools.clients import event_payload
 from streamrec.stream.trainer.loop import Trainer
 from tests.support.kafka import Broker, unique_name

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Source, parse_event
+from streamrec.stream.records.parsing import parse_event
+from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Source
 from streamrec.stream.tools.chaos.poison import POISON
 from streamrec.stream.tools.chaos.verify import (
     Answer,

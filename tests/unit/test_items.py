@@ -18,7 +18,7 @@ from streamrec.models.data.catalog import (
     write_catalog,
 )
 from streamrec.models.nets.text_side import TextSide
-from streamrec.stream.serving.step import ServingModel
+from streamrec.stream.serving.model import ServingModel
 
 
 def test_item_record_validation_and_text() -> None:

@@ -22,6 +22,7 @@ from streamrec.models.data.actions import DEFAULT_ACTION_NAMES, Action
 from streamrec.stream.config.base import DeploymentSettings
 from streamrec.stream.records import json_schema
 from streamrec.stream.records.intake import parse_records
+from streamrec.stream.records.parsing import parse_event
 from streamrec.stream.records.schemas import (
     MAX_INT_ID,
     RAW_KEEP_BYTES,
@@ -30,9 +31,9 @@ from streamrec.stream.records.schemas import (
     InvalidEventError,
     Reason,
     Source,
-    parse_event,
 )
-from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
+from streamrec.stream.serving.model import ServingModel
+from streamrec.stream.serving.step import StepConfig, step_batch
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO / "docs" / "schemas"

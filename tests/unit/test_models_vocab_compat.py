@@ -10,8 +10,9 @@ import pytest
 from streamrec.export.runtime import StepSession
 from streamrec.models.data.actions import Action
 from streamrec.stream.records.schemas import Source, StreamEvent
+from streamrec.stream.serving.model import ServingModel
 from streamrec.stream.serving.state import UserState, topic_tag
-from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
+from streamrec.stream.serving.step import StepConfig, step_batch
 
 NOW = 1_700_000_100.0
 

@@ -15,14 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamrec.stream.records import schemas
-from streamrec.stream.records.schemas import (
-    EventLimits,
-    InvalidEventError,
-    Source,
-    parse_fields,
-    parse_fields_checked,
-)
+from streamrec.stream.records import parsing
+from streamrec.stream.records.parsing import parse_fields, parse_fields_checked
+from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Source
 
 NOW = 1_800_000_000.0
 SRC = Source("events", 3, 41)
@@ -96,7 +91,7 @@ def test_shortcut_and_full_checks_agree(changes: dict[str, Any], drop: set[str])
     ],
 )
 def test_plain_events_take_the_shortcut(obj: dict[str, Any]) -> None:
-    event = schemas._parse_plain(obj, SRC, LIMITS, NOW)
+    event = parsing._parse_plain(obj, SRC, LIMITS, NOW)
     assert event is not None
     assert event == parse_fields_checked(obj, SRC, LIMITS, NOW)
 
@@ -116,4 +111,4 @@ def test_plain_events_take_the_shortcut(obj: dict[str, Any]) -> None:
 )
 def test_other_forms_take_the_full_checks(change: dict[str, Any]) -> None:
     obj = {"user_id": "u1", "item_id": "i9", "action": "click", "ts": NOW, **change}
-    assert schemas._parse_plain(obj, SRC, LIMITS, NOW) is None
+    assert parsing._parse_plain(obj, SRC, LIMITS, NOW) is None

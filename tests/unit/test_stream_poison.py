@@ -18,15 +18,11 @@ from hypothesis import strategies as st
 
 from streamrec.export.runtime import StepSession
 from streamrec.stream.records.intake import parse_records
-from streamrec.stream.records.schemas import (
-    EventLimits,
-    InvalidEventError,
-    Reason,
-    Source,
-    parse_event,
-)
+from streamrec.stream.records.parsing import parse_event
+from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Reason, Source
+from streamrec.stream.serving.model import ServingModel
 from streamrec.stream.serving.state import decode_state, encode_state
-from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
+from streamrec.stream.serving.step import StepConfig, step_batch
 from streamrec.stream.tools.chaos.poison import POISON as CRAFTED
 from tests.support.stream import event_json
 

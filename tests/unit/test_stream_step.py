@@ -10,15 +10,15 @@ import pytest
 
 from streamrec.export.runtime import StepSession
 from streamrec.models.data.actions import Action
+from streamrec.stream.records.parsing import parse_event, parse_repartitioned
 from streamrec.stream.records.schemas import (
     EventLimits,
     InvalidEventError,
     Reason,
     Source,
     StreamEvent,
-    parse_event,
-    parse_repartitioned,
 )
+from streamrec.stream.serving.model import ServingModel
 from streamrec.stream.serving.state import (
     LEGACY_TAG,
     UserState,
@@ -28,7 +28,7 @@ from streamrec.stream.serving.state import (
     state_updated,
     topic_tag,
 )
-from streamrec.stream.serving.step import ServingModel, StepConfig, step_batch
+from streamrec.stream.serving.step import StepConfig, step_batch
 from tests.support.stream import event_json
 
 NOW = 1_700_000_100.0
