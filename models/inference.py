@@ -35,6 +35,11 @@ def gpu_present() -> bool:
     return Path("/dev/nvidia0").exists() or any(Path("/proc/driver/nvidia/gpus").glob("*"))
 
 
+def wants_cuda(provider: Provider) -> bool:
+    """Whether a session asked for ``provider`` is meant to run on CUDA (auto: a GPU is here)."""
+    return provider == "cuda" or (provider == "auto" and gpu_present())
+
+
 def cpu_threads() -> int:
     """Intra-op threads: the cores this process may run on (cgroup/affinity aware)."""
     try:
@@ -71,7 +76,7 @@ def create_session(
     """
     source = model if isinstance(model, bytes) else str(model)
     opts = session_options(threads, spin)
-    want_cuda = provider == "cuda" or (provider == "auto" and gpu_present())
+    want_cuda = wants_cuda(provider)
     if provider == "cuda" and CUDA not in ort.get_available_providers():
         raise SessionError("CUDA requested but this onnxruntime build has no CUDA provider")
     if want_cuda:

@@ -64,13 +64,12 @@ def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
     """A function: bundle directory -> verified, warmed-up serving model (the worker's ORT)."""
     from streamrec.export.bundle import load_bundle
     from streamrec.export.runtime import StepSession
-    from streamrec.models.inference import gpu_present
+    from streamrec.models.inference import wants_cuda
 
     def load(path: Path) -> ServingModel:
         bundle = load_bundle(path)
         provider = settings.onnx_provider
-        on_gpu = provider == "cuda" or (provider == "auto" and gpu_present())
-        graph = scoring_graph(settings, bundle.manifest.graphs, on_gpu)
+        graph = scoring_graph(settings, bundle.manifest.graphs, wants_cuda(provider))
         session = StepSession(
             bundle,
             provider=provider,
