@@ -8,6 +8,10 @@
 #   kafka.sh cluster-start [--port P] [--dir D]   3 brokers (ports P, P+1, P+2), RF 3, min ISR 2
 #   kafka.sh cluster-stop  [--dir D]
 #   kafka.sh node-stop|node-start N [--dir D]     stop/start one node of the cluster (fault tests)
+#   kafka.sh secure-start [--port P] [--dir D] --user U --password W
+#       single node whose client listener on P is SASL_SSL (PLAIN, SCRAM-SHA-256 and -512 for
+#       user U): makes a self-signed certificate for 127.0.0.1/localhost with keytool and writes
+#       its PEM to D/ca.pem for clients. Stop it with `kafka.sh stop --dir D`.
 #
 # Environment: STREAMREC_KAFKA_CACHE (jar cache, default ~/.cache/streamrec/kafka-<version>),
 # KAFKA_HEAP_OPTS (overrides the heap sizing below), JAVA (java binary).
@@ -136,12 +140,63 @@ stop_dir() {
   rm -f "$dir/kafka.pid"
 }
 
+# The secured node: clients on P (SASL over TLS), the broker's own traffic on an internal
+# plaintext listener at P + 2000, the controller at P + 1000, all on loopback.
+make_certificate() {  # dir
+  local dir=$1 pass
+  pass="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  echo "$pass" > "$dir/keystore.pass"; chmod 600 "$dir/keystore.pass"
+  rm -f "$dir/broker.p12" "$dir/ca.pem"
+  keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 30 \
+    -dname "CN=localhost" -ext "SAN=ip:127.0.0.1,dns:localhost" \
+    -storetype PKCS12 -keystore "$dir/broker.p12" -storepass "$pass" -keypass "$pass" \
+    > "$dir/keytool.log" 2>&1 || { cat "$dir/keytool.log" >&2; die "keytool could not make a key pair"; }
+  keytool -exportcert -rfc -alias broker -keystore "$dir/broker.p12" -storetype PKCS12 \
+    -storepass "$pass" -file "$dir/ca.pem" >> "$dir/keytool.log" 2>&1 \
+    || { cat "$dir/keytool.log" >&2; die "keytool could not export the certificate"; }
+}
+
+write_secure_config() {  # port dir user password
+  local port=$1 dir=$2 user=$3 password=$4 pass
+  pass="$(cat "$dir/keystore.pass")"
+  write_config 1 "$port" $((port + 1000)) "$dir" "1@127.0.0.1:$((port + 1000))" single 1 1
+  sed -i -e '/^listeners=/d' -e '/^advertised.listeners=/d' -e '/^listener.security.protocol.map=/d' \
+    -e '/^inter.broker.listener.name=/d' "$dir/server.properties"
+  cat >> "$dir/server.properties" <<CONF
+listeners=SASL_SSL://127.0.0.1:$port,INTERNAL://127.0.0.1:$((port + 2000)),CONTROLLER://127.0.0.1:$((port + 1000))
+advertised.listeners=SASL_SSL://127.0.0.1:$port,INTERNAL://127.0.0.1:$((port + 2000))
+listener.security.protocol.map=SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=INTERNAL
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$user="$password";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/broker.p12
+ssl.keystore.password=$pass
+ssl.key.password=$pass
+ssl.client.auth=none
+CONF
+  chmod 600 "$dir/server.properties"
+}
+
+format_secure_dir() {  # dir user password
+  local dir=$1 user=$2 password=$3
+  "$JAVA" -Xmx256m -Dlog4j.configuration="file:$HERE/log4j.properties" -cp "$LIBS/*" \
+    kafka.tools.StorageTool format -t "$(new_cluster_id)" -c "$dir/server.properties" \
+    --add-scram "SCRAM-SHA-256=[name=$user,password=$password]" \
+    --add-scram "SCRAM-SHA-512=[name=$user,password=$password]" \
+    > "$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "could not format storage in $dir"; }
+}
+
 cmd="${1:-}"; [ -n "$cmd" ] && shift || true
-PORT=""; DIR=""; NODE=""
+PORT=""; DIR=""; NODE=""; SASL_USER=""; SASL_PASSWORD=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) PORT="$2"; shift 2 ;;
     --dir) DIR="$2"; shift 2 ;;
+    --user) SASL_USER="$2"; shift 2 ;;
+    --password) SASL_PASSWORD="$2"; shift 2 ;;
     [0-9]*) NODE="$1"; shift ;;
     *) die "unknown argument: $1 (see the header of $0)" ;;
   esac
@@ -160,6 +215,24 @@ case "$cmd" in
     launch "$DIR" single "$PORT"
     wait_ready "$DIR" "$PORT"
     echo "kafka.sh: Apache Kafka $VERSION ready on 127.0.0.1:$PORT (data $DIR, pid $(cat "$DIR/kafka.pid"))" >&2
+    ;;
+  secure-start)
+    PORT="${PORT:-9093}"; DIR="${DIR:-$REPO/.kafka/secure}"
+    [ -n "$SASL_USER" ] && [ -n "$SASL_PASSWORD" ] || die "secure-start needs --user and --password"
+    case "$SASL_USER$SASL_PASSWORD" in *[\"\;\ =,\]\[]*) die "--user and --password may not hold quotes, spaces, ';', '=', ',' or brackets" ;; esac
+    command -v keytool >/dev/null || die "keytool (from a JDK) is needed to make the broker's certificate"
+    fetch
+    mkdir -p "$DIR"; DIR="$(cd "$DIR" && pwd)"
+    if is_running "$DIR"; then echo "kafka.sh: already running (pid $(cat "$DIR/kafka.pid")) in $DIR" >&2; exit 0; fi
+    port_open "$PORT" && die "port $PORT is taken by another process; choose another with --port"
+    if [ ! -f "$DIR/data/meta.properties" ]; then
+      make_certificate "$DIR"
+      write_secure_config "$PORT" "$DIR" "$SASL_USER" "$SASL_PASSWORD"
+      format_secure_dir "$DIR" "$SASL_USER" "$SASL_PASSWORD"
+    fi
+    launch "$DIR" single "$PORT"
+    wait_ready "$DIR" "$PORT"
+    echo "kafka.sh: Apache Kafka $VERSION ready on SASL_SSL://127.0.0.1:$PORT (CA $DIR/ca.pem, data $DIR, pid $(cat "$DIR/kafka.pid"))" >&2
     ;;
   stop) stop_dir "${DIR:-$REPO/.kafka/single}" ;;
   status)
@@ -191,5 +264,5 @@ case "$cmd" in
   node-start)
     DIR="${DIR:-$REPO/.kafka/cluster}"; d="$DIR/node${NODE:?node number}"
     is_running "$d" || { launch "$d" cluster "$(cat "$d/port")"; wait_ready "$d" "$(cat "$d/port")"; } ;;
-  *) sed -n '2,14p' "$0"; [ -z "$cmd" ] && exit 0 || exit 2 ;;
+  *) sed -n '2,18p' "$0"; [ -z "$cmd" ] && exit 0 || exit 2 ;;
 esac

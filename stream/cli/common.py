@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, TypeVar
 
 from streamrec.stream.cli.settings_flags import add_row
+from streamrec.stream.config.base import DeploymentSettings
 from streamrec.stream.config.reference import setting_rows
 from streamrec.stream.config.settings import Settings
+
+S = TypeVar("S", bound=DeploymentSettings)
 
 Subparsers = argparse._SubParsersAction  # argparse's own (private) type of add_subparsers()
 
@@ -22,6 +25,14 @@ def kafka_flags(p: argparse.ArgumentParser, *fields: str) -> None:
         if field not in TOPIC_FLAGS and field not in KAFKA_FLAGS:
             raise ValueError(f"{field} is not a Kafka or topic setting")
         add_row(p, rows[field])
+
+
+def reachable(settings: S) -> S:
+    """``settings`` once Kafka has taken a connection made with them (else one-line error)."""
+    from streamrec.stream.transport.access import check_access
+
+    check_access(settings.kafka)
+    return settings
 
 
 def overrides(args: argparse.Namespace, *fields: str) -> dict[str, Any]:

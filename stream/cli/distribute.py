@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamrec.stream.cli.common import Subparsers, kafka_flags, overrides
+from streamrec.stream.cli.common import Subparsers, kafka_flags, overrides, reachable
 from streamrec.stream.cli.settings_flags import add_settings_flags, setting_overrides
 from streamrec.stream.config.trainer_settings import TrainerSettings, load_trainer_settings
 
 
 def _settings(args: argparse.Namespace, *names: str) -> TrainerSettings:
-    return load_trainer_settings(**overrides(args, *names))
+    """Every command here reads or writes the models topic: Kafka must take our login."""
+    return reachable(load_trainer_settings(**overrides(args, *names)))
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -104,7 +105,7 @@ def _list(args: argparse.Namespace) -> int:
     from streamrec.stream.distribution.trust import TrustConfig
 
     s = _settings(args)
-    cat = read_catalog(s.bootstrap, s.models_topic, trust=TrustConfig.from_settings(s))
+    cat = read_catalog(s.kafka, s.models_topic, trust=TrustConfig.from_settings(s))
     k = f"HR@{s.gate_k}"
     print(f"{'version':40} {'status':9} {k + ' cand':>11} {'serving':>8} {'AUC':>7}  reason")
     for v in sorted(cat.versions.values(), key=lambda r: r.created):
@@ -129,13 +130,13 @@ def _rollback(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     trust = TrustConfig.from_settings(s)
-    cat = read_catalog(s.bootstrap, s.models_topic, trust=trust)
+    cat = read_catalog(s.kafka, s.models_topic, trust=trust)
     try:
         cat.archive(args.version)  # promoted, complete, checksums intact
     except DistributionError as exc:
         print(f"cannot roll back: {exc}", file=sys.stderr)
         return 1
-    publisher = ModelPublisher(s.bootstrap, s.models_topic, signer=Signer(trust.signing_key))
+    publisher = ModelPublisher(s.kafka, s.models_topic, signer=Signer(trust.signing_key))
     try:
         publisher.serve(args.version, "rollback")
     finally:

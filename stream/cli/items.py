@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from streamrec.stream.cli.common import Subparsers, kafka_flags, overrides
+from streamrec.stream.cli.common import Subparsers, kafka_flags, overrides, reachable
 from streamrec.stream.config.cache import load_cache_settings
 
 
@@ -86,7 +86,7 @@ def _publish(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    settings = load_settings(**overrides(args))
+    settings = reachable(load_settings(**overrides(args)))
     sent = publish_items(settings, records)
     print(f"published {sent} items to {settings.items_topic}")
     return 0

@@ -122,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
+    from streamrec.stream.transport.access import KafkaAccessError
+
     try:
         return int(handler(args) or 0)
     except ValidationError as exc:
@@ -130,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SettingsError as exc:  # a variable pydantic-settings could not even decode
         print(f"streamrec {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KafkaAccessError as exc:  # wrong password, untrusted certificate, ... (one line)
+        print(f"streamrec {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

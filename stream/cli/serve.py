@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streamrec.stream.cli.common import kafka_flags, overrides
+from streamrec.stream.cli.common import kafka_flags, overrides, reachable
 from streamrec.stream.cli.settings_flags import add_settings_flags, setting_overrides
 from streamrec.stream.config.settings import Settings, load_settings
 
@@ -105,7 +105,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from streamrec.stream.tools.clients import event_payload, publish, read_events
 
-    settings = _settings(args)
+    settings = reachable(_settings(args))
     events = read_events(args.file, args.format)
     if args.limit:
         events = events[: args.limit]
@@ -120,7 +120,7 @@ def _subscribe(args: argparse.Namespace) -> int:
 
     from streamrec.stream.tools.clients import follow, format_recommendation
 
-    settings = _settings(args)
+    settings = reachable(_settings(args))
     seen = 0
     records = follow(
         settings,

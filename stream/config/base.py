@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamrec.stream.config.kafka import (
+    KafkaConnection,
+    SaslMechanism,
+    SecurityProtocol,
+    split_bootstrap,
+)
 from streamrec.stream.records.schemas import EventLimits
 
 MIN_KEY_CHARS = 16
@@ -29,11 +35,6 @@ SigningKey = Annotated[SecretStr, AfterValidator(_check_signing_key)]
 """A settings field type: a secret of at least :data:`MIN_KEY_CHARS` characters."""
 
 
-def split_bootstrap(bootstrap: str) -> list[str]:
-    """``"h1:9092, h2:9092"`` -> ``["h1:9092", "h2:9092"]`` (the form Kafka clients take)."""
-    return [s.strip() for s in bootstrap.split(",") if s.strip()]
-
-
 class DeploymentSettings(BaseSettings):
     """The deployment: broker, id, shared topics, model trust, input limits."""
 
@@ -42,6 +43,40 @@ class DeploymentSettings(BaseSettings):
     # --- Kafka -------------------------------------------------------------------------------
     bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    kafka_security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT",
+        description="How every client connects to Kafka: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT "
+        "or SASL_SSL (SASL over TLS, what managed Kafka services take).",
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        "PLAIN",
+        description="SASL mechanism with a SASL_* protocol: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user name (required with a SASL_* protocol)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None,
+        description="SASL password (required with a SASL_* protocol; mount it from a secret).",
+    )
+    kafka_ssl_cafile: FilePath | None = Field(
+        None,
+        description="PEM file of the CA certificates that sign the brokers' certificates "
+        "(SSL and SASL_SSL). Unset: the system's trusted CAs.",
+    )
+    kafka_ssl_certfile: FilePath | None = Field(
+        None,
+        description="PEM client certificate, for brokers that require TLS client "
+        "authentication (it may hold the key too).",
+    )
+    kafka_ssl_keyfile: FilePath | None = Field(
+        None, description="PEM private key of STREAMREC_KAFKA_SSL_CERTFILE, when separate."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True,
+        description="Check that each broker's certificate names the host connected to. Turn "
+        "off only for brokers reached under a name their certificate lacks.",
     )
     app_id: str = Field(
         "streamrec", description="Faust app id: consumer group, table and changelog prefix."
@@ -120,6 +155,44 @@ class DeploymentSettings(BaseSettings):
                 f"STREAMREC_REPLICATION={self.replication}: no write could ever be acknowledged"
             )
         return self
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> DeploymentSettings:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"STREAMREC_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                "STREAMREC_KAFKA_SASL_USERNAME and STREAMREC_KAFKA_SASL_PASSWORD"
+            )
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError(
+                "STREAMREC_KAFKA_SSL_KEYFILE is set without STREAMREC_KAFKA_SSL_CERTFILE"
+            )
+        tls_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile)
+        if protocol not in ("SSL", "SASL_SSL") and any(f is not None for f in tls_files):
+            raise ValueError(
+                f"TLS files are set but STREAMREC_KAFKA_SECURITY_PROTOCOL={protocol} does not "
+                "use TLS (choose SSL or SASL_SSL)"
+            )
+        return self
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How every client of this deployment reaches Kafka (servers, TLS, SASL)."""
+        password = self.kafka_sasl_password
+        return KafkaConnection(
+            bootstrap=tuple(self.bootstrap_servers),
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=password.get_secret_value() if password else None,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+        )
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -13,6 +13,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from streamrec.stream.config.base import DeploymentSettings
+from streamrec.stream.config.kafka import KafkaConnection
 from streamrec.stream.config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,10 @@ def lease_topic(settings: DeploymentSettings) -> TopicSpec:
 
 
 def create_topics(
-    servers: Sequence[str], specs: Sequence[TopicSpec], client_id: str = "streamrec-admin"
+    kafka: KafkaConnection, specs: Sequence[TopicSpec], client_id: str = "streamrec-admin"
 ) -> list[str]:
     """Create the topics that are missing (existing ones are left as they are): the names made."""
-    admin = KafkaAdminClient(bootstrap_servers=list(servers), client_id=client_id)
+    admin = KafkaAdminClient(**kafka.kafka_python(), client_id=client_id)
     made = []
     try:
         for spec in specs:
@@ -136,9 +137,7 @@ def create_topics(
 
 
 def _admin(settings: Settings) -> KafkaAdminClient:
-    return KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id("admin")
-    )
+    return KafkaAdminClient(**settings.kafka.kafka_python(), client_id=settings.client_id("admin"))
 
 
 @dataclass(frozen=True)
@@ -199,8 +198,6 @@ def ensure_topics(settings: Settings) -> int:
             settings.partitions,
             existing,
         )
-    create_topics(
-        settings.bootstrap_servers, worker_topics(settings, partitions), settings.client_id("admin")
-    )
+    create_topics(settings.kafka, worker_topics(settings, partitions), settings.client_id("admin"))
     check_copartitioned(settings, partitions)
     return partitions

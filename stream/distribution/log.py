@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from streamrec.stream.config.kafka import KafkaConnection
 from streamrec.stream.distribution.topic import (
     MAX_MESSAGE_BYTES,
     ServingRecord,
@@ -216,10 +217,13 @@ class Catalog:
 
 
 def read_catalog(
-    bootstrap: str, topic: str, timeout_s: float = 60.0, trust: TrustConfig | None = None
+    kafka: KafkaConnection,
+    topic: str,
+    timeout_s: float = 60.0,
+    trust: TrustConfig | None = None,
 ) -> Catalog:
     """The catalog as of now (reads the whole compacted topic)."""
-    consumer = models_consumer(bootstrap, "streamrec-models-reader")
+    consumer = models_consumer(kafka, "streamrec-models-reader")
     catalog = Catalog(trust or TrustConfig())
     try:
         for key, value in records_until_end(consumer, topic, timeout_s):

@@ -23,6 +23,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from streamrec.stream.config.kafka import KafkaConnection
 from streamrec.stream.distribution.topic import ServingRecord
 from streamrec.stream.distribution.trust import TrustConfig
 from streamrec.stream.distribution.watcher import Loader, ModelWatcher
@@ -100,7 +101,7 @@ def apply_swap(
 
 
 def initial_model(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     models_dir: Path,
     loader: Loader,
@@ -111,8 +112,8 @@ def initial_model(
     """A caught-up watcher and the last good serving version (None when none loads)."""
     from streamrec.stream.distribution.topic import ensure_models_topic
 
-    ensure_models_topic(bootstrap, topic, replication, min_insync)
-    watcher = ModelWatcher(bootstrap, topic, models_dir, loader, trust=trust)
+    ensure_models_topic(kafka, topic, replication, min_insync)
+    watcher = ModelWatcher(kafka, topic, models_dir, loader, trust=trust)
     return watcher, watcher.catch_up()
 
 

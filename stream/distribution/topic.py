@@ -34,7 +34,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import BaseModel, ConfigDict
 
-from streamrec.stream.config.base import split_bootstrap
+from streamrec.stream.config.kafka import KafkaConnection
 from streamrec.stream.config.topics import MODELS_MAX_MESSAGE_BYTES, create_topics, models_topic
 from streamrec.stream.distribution.archive import BUNDLE_DIR, CHECKPOINT_NAME, pack, unpack
 from streamrec.stream.distribution.trust import DistributionError, Signer, canonical, check_version
@@ -161,11 +161,11 @@ def join_chunks(record: VersionRecord, chunks: dict[int, bytes]) -> bytes:
 
 
 def ensure_models_topic(
-    bootstrap: str, topic: str, replication: int = 1, min_insync: int | None = None
+    kafka: KafkaConnection, topic: str, replication: int = 1, min_insync: int | None = None
 ) -> None:
     """Create the models topic when missing (declared in :mod:`streamrec.stream.config.topics`)."""
     spec = models_topic(topic, replication, min_insync)
-    create_topics(split_bootstrap(bootstrap), [spec], "streamrec-models")
+    create_topics(kafka, [spec], "streamrec-models")
 
 
 class ModelPublisher:
@@ -177,7 +177,7 @@ class ModelPublisher:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topic: str,
         chunk_bytes: int = CHUNK_BYTES,
         signer: Signer | None = None,
@@ -186,7 +186,7 @@ class ModelPublisher:
         self.chunk_bytes = chunk_bytes
         self.signer = signer or Signer(None)
         self.producer = KafkaProducer(
-            bootstrap_servers=split_bootstrap(bootstrap),
+            **kafka.kafka_python(),
             acks="all",
             max_request_size=MAX_MESSAGE_BYTES,
             client_id="streamrec-model-publisher",
@@ -268,10 +268,10 @@ class ModelPublisher:
             log.warning("pruned %d old versions from %s", len(records), self.topic)
 
 
-def models_consumer(bootstrap: str, client_id: str) -> KafkaConsumer:
+def models_consumer(kafka: KafkaConnection, client_id: str) -> KafkaConsumer:
     """A group-less consumer (every reader sees every record)."""
     return KafkaConsumer(
-        bootstrap_servers=split_bootstrap(bootstrap),
+        **kafka.kafka_python(),
         enable_auto_commit=False,
         group_id=None,
         client_id=client_id,

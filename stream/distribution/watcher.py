@@ -26,6 +26,7 @@ from kafka import KafkaConsumer
 
 from streamrec.export.errors import ExportError
 from streamrec.models.data.vocab import Vocabulary
+from streamrec.stream.config.kafka import KafkaConnection
 from streamrec.stream.distribution.archive import ArchiveLimits, read_member, unpack
 from streamrec.stream.distribution.log import Catalog
 from streamrec.stream.distribution.topic import (
@@ -51,14 +52,14 @@ class ModelWatcher:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topic: str,
         models_dir: Path,
         loader: Loader,
         on_failure: OnFailure | None = None,
         trust: TrustConfig | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topic = topic
         self.models_dir = models_dir
         self.loader = loader
@@ -81,7 +82,7 @@ class ModelWatcher:
 
         None when no announced version loads (the caller serves its local bundle).
         """
-        self._consumer = models_consumer(self.bootstrap, "streamrec-model-watcher")
+        self._consumer = models_consumer(self.kafka, "streamrec-model-watcher")
         for key, value in records_until_end(self._consumer, self.topic, timeout_s):
             self.catalog.apply(key, value)
         self.catalog.live = True

@@ -214,7 +214,7 @@ def ensure_items_topic(settings: Settings) -> None:
     """Create the items topic when missing (declared in :mod:`streamrec.stream.config.topics`)."""
     from streamrec.stream.config.topics import create_topics, items_topic
 
-    create_topics(settings.bootstrap_servers, [items_topic(settings)], settings.client_id("admin"))
+    create_topics(settings.kafka, [items_topic(settings)], settings.client_id("admin"))
 
 
 def publish_items(settings: Settings, records: Sequence[ItemRecord]) -> int:
@@ -222,7 +222,7 @@ def publish_items(settings: Settings, records: Sequence[ItemRecord]) -> int:
     from kafka import KafkaProducer
 
     ensure_items_topic(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**settings.kafka.kafka_python(), acks="all")
     try:
         for r in records:
             producer.send(settings.items_topic, key=r.item_id.encode(), value=r.to_json())

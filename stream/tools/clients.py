@@ -44,7 +44,7 @@ def read_events(path: Path, fmt: str | None) -> list[Event]:
 def producer(settings: Settings, linger_ms: int = 5) -> KafkaProducer:
     """A producer whose default partitioner matches the worker's (murmur2 on the key)."""
     return KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka.kafka_python(),
         linger_ms=linger_ms,
         acks=1,
         batch_size=64 * 1024,
@@ -103,21 +103,43 @@ def publish(
     return sent
 
 
+def _wait_for_topic(consumer: KafkaConsumer, topic: str, timeout_s: float | None) -> set[int]:
+    """The topic's partitions once it exists (a worker creates it on start); empty on timeout."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    told = False
+    while True:
+        parts: set[int] = consumer.partitions_for_topic(topic) or set()
+        if parts:
+            return parts
+        if deadline is not None and time.monotonic() >= deadline:
+            log.warning("topic %s does not exist (no worker has created it yet)", topic)
+            return set()
+        if not told:
+            log.warning("waiting for topic %s to be created (by the first worker's start)", topic)
+            told = True
+        time.sleep(1.0)
+
+
 def follow(
     settings: Settings,
     topic: str,
     from_beginning: bool = False,
     idle_timeout_s: float | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield records of ``topic`` (all partitions, no consumer group) as they arrive."""
+    """Yield records of ``topic`` (all partitions, no consumer group) as they arrive.
+
+    A topic that does not exist yet is waited for (``idle_timeout_s`` bounds the wait too).
+    """
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka.kafka_python(),
         enable_auto_commit=False,
         client_id=settings.client_id("subscriber"),
         consumer_timeout_ms=int(idle_timeout_s * 1000) if idle_timeout_s else float("inf"),
     )
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
+        parts = _wait_for_topic(consumer, topic, idle_timeout_s)
+        if not parts:
+            return
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         if from_beginning:

@@ -80,12 +80,12 @@ async def _offer(
     rate: float,
     idle_s: float,
 ) -> Offered:
-    servers = settings.bootstrap_servers
+    kafka = settings.kafka.aiokafka()
     producer = AIOKafkaProducer(
-        bootstrap_servers=servers, client_id=settings.client_id("publisher"), acks=1, linger_ms=0
+        **kafka, client_id=settings.client_id("publisher"), acks=1, linger_ms=0
     )
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=servers,
+        **kafka,
         client_id=settings.client_id("subscriber"),
         group_id=None,
         enable_auto_commit=False,

@@ -21,6 +21,9 @@ LOWEST = 10000
 
 BROKER_OFFSETS = (0, 1000)
 """``kafka.sh start --port P``: the broker listens on P, its controller on P + 1000."""
+SECURE_OFFSETS = (0, 1000, 2000)
+"""``kafka.sh secure-start --port P``: clients on P, controller on P + 1000, the broker's own
+plaintext listener on P + 2000."""
 CLUSTER_OFFSETS = (0, 1, 2, 1000, 1001, 1002)
 """``kafka.sh cluster-start --port P``: brokers on P..P+2, controllers on P+1000..P+1002."""
 

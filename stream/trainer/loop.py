@@ -50,6 +50,7 @@ from streamrec.stream.distribution.trust import DistributionError, Signer, Trust
 from streamrec.stream.records.parsing import parse_event
 from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Source
 from streamrec.stream.trainer.window import ReplayWindow, WindowLimits
+from streamrec.stream.transport.access import check_access
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +123,14 @@ class Trainer:
     def open(self) -> None:
         """Create topics, join the lease group, read the models topic, attach to the events."""
         s = self.s
-        ensure_models_topic(s.bootstrap, s.models_topic, s.replication, s.min_insync_replicas)
-        create_topics(s.bootstrap_servers, [lease_topic(s)], s.client_id("trainer"))
+        check_access(s.kafka)
+        ensure_models_topic(s.kafka, s.models_topic, s.replication, s.min_insync_replicas)
+        create_topics(s.kafka, [lease_topic(s)], s.client_id("trainer"))
         self._publisher = ModelPublisher(
-            s.bootstrap, s.models_topic, signer=Signer(self.trust.signing_key)
+            s.kafka, s.models_topic, signer=Signer(self.trust.signing_key)
         )
         self._lease = KafkaConsumer(
-            bootstrap_servers=s.bootstrap_servers,
+            **s.kafka.kafka_python(),
             group_id=s.lease_group,
             client_id="streamrec-trainer",
             enable_auto_commit=False,
@@ -137,13 +139,13 @@ class Trainer:
             max_poll_interval_ms=3_600_000,  # a round may take minutes between polls
         )
         self._lease.subscribe([s.lease_topic])
-        self._models = models_consumer(s.bootstrap, "streamrec-trainer-models")
+        self._models = models_consumer(s.kafka, "streamrec-trainer-models")
         for key, value in records_until_end(self._models, s.models_topic):
             self.catalog.apply(key, value)
         self.catalog.live = True
         self.catalog.drop_unkept_chunks()
         self._events = KafkaConsumer(
-            bootstrap_servers=s.bootstrap_servers,
+            **s.kafka.kafka_python(),
             group_id=None,
             enable_auto_commit=False,
             client_id="streamrec-trainer-events",

@@ -62,6 +62,7 @@ def create_app(
     app = StreamrecApp(
         settings.app_id,
         broker=[f"kafka://{b}" for b in settings.bootstrap_servers],
+        broker_credentials=settings.kafka.faust_credentials(),
         store="rocksdb://",
         datadir=str(settings.data_dir / settings.app_id),
         topic_partitions=partitions,

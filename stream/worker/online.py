@@ -29,7 +29,7 @@ def run_online_worker(settings: Settings, models_topic: str) -> None:
     models_dir = settings.models_dir
     trust = TrustConfig.from_settings(settings)
     watcher, model = initial_model(
-        settings.bootstrap,
+        settings.kafka,
         models_topic,
         models_dir,
         load,

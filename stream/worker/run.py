@@ -7,6 +7,7 @@ encoder configured, cold-start rows for announced items; see :mod:`streamrec.str
 from __future__ import annotations
 
 from streamrec.stream.config.settings import Settings
+from streamrec.stream.transport.access import check_access
 from streamrec.stream.worker.logs import use_log_format
 from streamrec.stream.worker.serve import load_model, serve
 
@@ -14,6 +15,7 @@ from streamrec.stream.worker.serve import load_model, serve
 def run_worker(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (blocking)."""
     use_log_format(settings)
+    check_access(settings.kafka)  # a refused login stops here, not in Faust's endless retries
     if settings.models_topic:
         from streamrec.stream.worker.online import run_online_worker
 

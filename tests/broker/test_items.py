@@ -163,7 +163,7 @@ def test_announced_item_survives_a_hot_swap(
             load_settings(bootstrap=broker.bootstrap, items_topic=s["items_topic"]), [NEW]
         )
         announced = recs.first(recommends(NEW.item_id, "text-1"))
-        publisher = ModelPublisher(broker.bootstrap, str(s["models_topic"]))
+        publisher = ModelPublisher(broker.kafka, str(s["models_topic"]))
         publisher.publish_version(
             v2, None, version="text-2", parent="text-1", reason="test", gate={}
         )

@@ -80,7 +80,7 @@ def test_streamrec_topics_take_replication_and_min_insync_from_the_settings(
         deadline = time.monotonic() + 60
         while True:  # the controller may still be settling right after start
             try:
-                create_topics(settings.bootstrap_servers, specs)
+                create_topics(settings.kafka, specs)
                 break
             except (UnknownBrokerIdError, NodeNotReadyError):
                 if time.monotonic() > deadline:

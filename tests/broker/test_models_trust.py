@@ -37,11 +37,11 @@ def send_raw(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes
 
 def test_forged_and_malformed_records_never_reach_a_worker(broker: Broker, tmp_path: Path) -> None:
     topic = unique_name("models")
-    ensure_models_topic(broker.bootstrap, topic)
+    ensure_models_topic(broker.kafka, topic)
     v1 = tiny_bundle_at(tmp_path / "v1", version="v1")
     trust = TrustConfig(signing_key=KEY, keep_versions=2)
-    good = ModelPublisher(broker.bootstrap, topic, chunk_bytes=4096, signer=Signer(KEY))
-    evil = ModelPublisher(broker.bootstrap, topic, chunk_bytes=4096)  # no key: unsigned
+    good = ModelPublisher(broker.kafka, topic, chunk_bytes=4096, signer=Signer(KEY))
+    evil = ModelPublisher(broker.kafka, topic, chunk_bytes=4096)  # no key: unsigned
     try:
         good.publish_version(v1, None, version="v1", parent=None, reason="t", gate={})
         good.serve("v1", "bootstrap")
@@ -58,7 +58,7 @@ def test_forged_and_malformed_records_never_reach_a_worker(broker: Broker, tmp_p
                 (b"nonsense", b"y"),  # (a null key: the compacted topic itself refuses it)
             ],
         )
-        watcher = ModelWatcher(broker.bootstrap, topic, tmp_path / "w", load_cpu, trust=trust)
+        watcher = ModelWatcher(broker.kafka, topic, tmp_path / "w", load_cpu, trust=trust)
         model = watcher.catch_up()
         assert model is not None and model.version == "v1"
         assert watcher.catalog.refused["unsigned"] == 2
@@ -85,9 +85,9 @@ def test_forged_and_malformed_records_never_reach_a_worker(broker: Broker, tmp_p
 
 def test_start_up_falls_back_to_the_last_good_version(broker: Broker, tmp_path: Path) -> None:
     topic = unique_name("models")
-    ensure_models_topic(broker.bootstrap, topic)
+    ensure_models_topic(broker.kafka, topic)
     v1 = tiny_bundle_at(tmp_path / "v1", version="v1")
-    pub = ModelPublisher(broker.bootstrap, topic, chunk_bytes=4096)
+    pub = ModelPublisher(broker.kafka, topic, chunk_bytes=4096)
     try:
         pub.publish_version(v1, None, version="v1", parent=None, reason="t", gate={})
         pub.serve("v1", "bootstrap")
@@ -99,7 +99,7 @@ def test_start_up_falls_back_to_the_last_good_version(broker: Broker, tmp_path: 
         pub.close()
     failures: list[str] = []
     watcher = ModelWatcher(
-        broker.bootstrap,
+        broker.kafka,
         topic,
         tmp_path / "w",
         load_cpu,
@@ -113,23 +113,23 @@ def test_start_up_falls_back_to_the_last_good_version(broker: Broker, tmp_path: 
 
 def test_old_versions_are_tombstoned_and_not_unpacked(broker: Broker, tmp_path: Path) -> None:
     topic = unique_name("models")
-    ensure_models_topic(broker.bootstrap, topic)
+    ensure_models_topic(broker.kafka, topic)
     v1 = tiny_bundle_at(tmp_path / "v1", version="v1")
     trust = TrustConfig(keep_versions=2)
-    pub = ModelPublisher(broker.bootstrap, topic, chunk_bytes=4096)
+    pub = ModelPublisher(broker.kafka, topic, chunk_bytes=4096)
     try:
         for n in range(4):
             pub.publish_version(v1, None, version=f"v{n}", parent=None, reason="t", gate={})
         pub.serve("v1", "rollback")  # serving an old one: never pruned
-        catalog = read_catalog(broker.bootstrap, topic, trust=trust)
+        catalog = read_catalog(broker.kafka, topic, trust=trust)
         assert [r.version for r in catalog.prunable()] == ["v0"]
         pub.tombstone(catalog.prunable())
     finally:
         pub.close()
     time.sleep(0.5)
-    after = read_catalog(broker.bootstrap, topic, trust=trust)
+    after = read_catalog(broker.kafka, topic, trust=trust)
     assert set(after.versions) == {"v1", "v2", "v3"} and "v0" not in after.chunks
-    watcher = ModelWatcher(broker.bootstrap, topic, tmp_path / "w", load_cpu, trust=trust)
+    watcher = ModelWatcher(broker.kafka, topic, tmp_path / "w", load_cpu, trust=trust)
     model = watcher.catch_up()
     assert model is not None and watcher.current == "v1"
     assert [p.name for p in (tmp_path / "w").iterdir()] == ["v1"]  # only the served one
@@ -186,7 +186,7 @@ def test_trainer_prunes_old_versions_and_skips_bad_records(broker: Broker, tmp_p
         assert [p.name for p in (s.work_dir / "versions").iterdir()] == ["v2"]
     finally:
         trainer.close()
-    after = read_catalog(broker.bootstrap, topic, trust=TrustConfig(signing_key=KEY))
+    after = read_catalog(broker.kafka, topic, trust=TrustConfig(signing_key=KEY))
     assert (
         set(after.versions) == {"v2"}
         and after.serving == "v2"

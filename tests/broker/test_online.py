@@ -84,7 +84,7 @@ def test_trainer_promotes_refuses_poison_and_workers_follow(
     try:
         v0 = trainer.bootstrap(tiny_checkpoint(first_items, dropout=0.0), version="v0")
         # A worker already running: it loads v0 now and follows the topic.
-        early = ModelWatcher(broker.bootstrap, models_topic, tmp_path / "w1", load_cpu)
+        early = ModelWatcher(broker.kafka, models_topic, tmp_path / "w1", load_cpu)
         model = early.catch_up()
         assert model is not None and model.version == v0
         swaps: list[str] = []
@@ -133,7 +133,7 @@ def test_trainer_promotes_refuses_poison_and_workers_follow(
         del hooks["bundle"], hooks["candidate"]
         assert not bad_bundle.promoted and "verification" in bad_bundle.reason
 
-        catalog = read_catalog(broker.bootstrap, models_topic)
+        catalog = read_catalog(broker.kafka, models_topic)
         assert catalog.serving == good.version
         statuses = {v: r.status for v, r in catalog.versions.items()}
         assert statuses[good.version] == "promoted"
@@ -144,13 +144,13 @@ def test_trainer_promotes_refuses_poison_and_workers_follow(
         assert swaps == [good.version]  # workers never saw a refused candidate
 
         # A worker started after the promotion serves the latest version at once.
-        late = ModelWatcher(broker.bootstrap, models_topic, tmp_path / "w2", load_cpu)
+        late = ModelWatcher(broker.kafka, models_topic, tmp_path / "w2", load_cpu)
         latest = late.catch_up()
         assert latest is not None and latest.version == good.version
         late.stop()
 
         # A corrupted archive on the topic is refused by workers; they keep serving.
-        pub = ModelPublisher(broker.bootstrap, models_topic, chunk_bytes=4096)
+        pub = ModelPublisher(broker.kafka, models_topic, chunk_bytes=4096)
         try:
             archive = pack(trainer.s.work_dir / "versions" / good.version / "bundle", None)
             chunks = split_chunks(archive, 4096)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from streamrec.stream.config.kafka import KafkaConnection
 from streamrec.stream.tools import ports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +36,11 @@ class Broker:
 
     bootstrap: str
     data_dir: Path | None = None
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How clients reach it (plaintext, no login)."""
+        return KafkaConnection.plain(self.bootstrap)
 
     def admin(self) -> KafkaAdminClient:
         """A fresh admin client (close it after use)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from streamrec.stream.config.base import split_bootstrap
+from streamrec.stream.config.kafka import split_bootstrap
 from streamrec.stream.tools.chaos.fleet import http_get
 from streamrec.stream.tools.chaos.poison import BY_RAW
 from streamrec.stream.tools.chaos.verify import Answer, Letter, Position, SentRecord

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from streamrec.stream.config.base import split_bootstrap
+from streamrec.stream.config.kafka import split_bootstrap
 from streamrec.stream.records.schemas import encode_event
 from streamrec.stream.tools.chaos.bundle import item_ids
 from streamrec.stream.tools.chaos.poison import POISON
