@@ -96,18 +96,6 @@ class KafkaConnection:
             "sasl_plain_password": self.sasl_password,
         }
 
-    def kafka_python(self) -> dict[str, Any]:
-        """Keyword arguments of kafka-python's clients (producer, consumer, admin)."""
-        kwargs: dict[str, Any] = {
-            "bootstrap_servers": self.servers,
-            "security_protocol": self.security_protocol,
-            **self._sasl(),
-        }
-        if self.uses_tls:
-            kwargs["ssl_context"] = self.ssl_context()
-            kwargs["ssl_check_hostname"] = self.ssl_check_hostname
-        return kwargs
-
     def aiokafka(self) -> dict[str, Any]:
         """Keyword arguments of aiokafka's clients (producer, consumer, connection)."""
         kwargs: dict[str, Any] = {
@@ -117,6 +105,13 @@ class KafkaConnection:
         }
         if self.uses_tls:
             kwargs["ssl_context"] = self.ssl_context()
+        return kwargs
+
+    def kafka_python(self) -> dict[str, Any]:
+        """Keyword arguments of kafka-python's clients (producer, consumer, admin)."""
+        kwargs = self.aiokafka()  # the same names; kafka-python also takes the hostname check
+        if self.uses_tls:
+            kwargs["ssl_check_hostname"] = self.ssl_check_hostname
         return kwargs
 
     def faust_credentials(self) -> CredentialsT | None:
