@@ -80,17 +80,20 @@ schemas: venv  ## regenerate docs/schemas/*.schema.json from the code
 settings-doc: venv  ## regenerate docs/settings.md from stream/config
 	$(PY) -m streamrec.stream.config.reference
 
-# The README's test command: install, lint, start Kafka, run every tier, stop Kafka.
+# The README's test command: install (Kafka's jars, promtool), lint, start Kafka, run every
+# tier, stop Kafka.
 test: venv $(TYPECHECK_TREE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(KAFKA) fetch
+	deploy/prometheus/install-promtool.sh
 	@set -e; dir=$$(mktemp -d /tmp/streamrec-kafka.XXXXXX); port=$$($(PY) -c 'from streamrec.stream.tools import ports; print(ports.free_ports(ports.BROKER_OFFSETS))'); \
 	  $(KAFKA) start --port $$port --dir $$dir; \
 	  trap "$(KAFKA) stop --dir $$dir; rm -rf $$dir" EXIT; \
 	  STREAMREC_BOOTSTRAP=127.0.0.1:$$port $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv  ## unit tier only (no broker)
+	deploy/prometheus/install-promtool.sh
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 clean:
