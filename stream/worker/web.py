@@ -123,13 +123,18 @@ def register_views(
 
     @app.page("/ready")
     class Ready(View):
-        """Readiness (see :class:`Readiness`); ``serving``: no rebalance or recovery right now."""
+        """Readiness (see :class:`Readiness`) and the rebalance state.
+
+        ``serving``: no rebalance or recovery right now; ``rebalances``: how many this worker
+        has gone through (Faust's count).
+        """
 
         async def get(self, request: Request) -> Response:
             ready = readiness.update()
             body = {
                 "ready": ready,
                 "serving": is_ready(app),
+                "rebalances": app.rebalancing_count,
                 "model_version": processor.slot.model.version,
             }
             return self.json(body, status=200 if ready else 503)

@@ -61,6 +61,7 @@ def test_sasl_ssl_renders_for_kafka_python_aiokafka_and_faust(ca_pem: Path) -> N
     from faust.types.auth import AuthProtocol
 
     s = Settings(
+        bootstrap="127.0.0.1:9092",
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-512",
         kafka_sasl_username="svc",
