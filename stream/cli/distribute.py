@@ -81,18 +81,35 @@ def add_bench_online(bench: Subparsers[Any]) -> None:
 
 def _trainer(args: argparse.Namespace) -> int:
     from streamrec.stream.trainer.loop import Trainer
+    from streamrec.stream.trainer.web import TrainerWeb
 
     settings = load_trainer_settings(**setting_overrides(args, args.setting_rows))
     trainer = Trainer(settings)
+    try:
+        web = TrainerWeb(
+            settings.web_host,
+            settings.web_port,
+            trainer.metrics,
+            trainer.status,
+            settings.stale_after_s,
+        ).start()
+    except OSError as exc:
+        print(
+            f"streamrec trainer: error: cannot serve HTTP on {settings.web_host}:"
+            f"{settings.web_port} ({exc.strerror or exc}); set STREAMREC_WEB_PORT",
+            file=sys.stderr,
+        )
+        return 2
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-    trainer.open()
     try:
+        trainer.open()
         trainer.run(stop=lambda: bool(stopping))
     except KeyboardInterrupt:
         pass
     finally:
         trainer.close()
+        web.close()
     return 0
 
 

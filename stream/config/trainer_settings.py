@@ -69,6 +69,31 @@ class TrainerSettings(DeploymentSettings):
     )
     poll_s: float = Field(0.5, gt=0, description="Longest wait for events per poll.")
 
+    # --- HTTP (metrics, health) --------------------------------------------------------------
+    web_host: str = Field(
+        "127.0.0.1", description="Trainer HTTP bind address (0.0.0.0: every interface)."
+    )
+    web_port: int = Field(
+        6067,
+        ge=0,
+        le=65535,
+        description="Trainer HTTP port: /metrics, /health (503 once the loop is stuck), /ready. "
+        "0: a free port chosen by the system.",
+    )
+    stalled_after_s: float | None = Field(
+        None,
+        gt=0,
+        description="/health answers 503 when the loop has not gone round for this long. "
+        "Unset: 3 x STREAMREC_TIME_BUDGET_S + 300 s (a round blocks the loop).",
+    )
+
+    @property
+    def stale_after_s(self) -> float:
+        """How long the loop may stand still before /health fails."""
+        if self.stalled_after_s is not None:
+            return self.stalled_after_s
+        return 3 * self.time_budget_s + 300.0
+
 
 def load_trainer_settings(**overrides: Any) -> TrainerSettings:
     """Settings from the environment, explicit overrides (CLI flags) on top."""

@@ -20,6 +20,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from streamrec.stream.distribution.swap import SwapMetrics
 from streamrec.stream.serving.metrics import Metrics
+from streamrec.stream.trainer.metrics import TrainerMetrics
 
 DOC_PATH = Path("docs") / "metrics.md"
 BEGIN = "<!-- generated: make metrics-doc -->"
@@ -100,6 +101,24 @@ AREAS: tuple[Area, ...] = (
             ),
         ),
     ),
+    Area(
+        "Trainer",
+        "Served by the online trainer on its own `/metrics` (its `STREAMREC_WEB_PORT`, default "
+        "6067), beside `/health` and `/ready`.",
+        (
+            "streamrec_trainer_active",
+            "streamrec_trainer_window_events",
+            "streamrec_trainer_events",
+            "streamrec_trainer_rounds",
+            "streamrec_trainer_round_seconds",
+            "streamrec_trainer_last_promotion_timestamp_seconds",
+            "streamrec_trainer_loop_timestamp_seconds",
+        ),
+        (
+            ("streamrec_trainer_active", "sum over trainers not 1 (none trains, or two do)"),
+            ("streamrec_trainer_rounds", "only `rejected` for hours (the stream drifted away)"),
+        ),
+    ),
 )
 
 
@@ -130,6 +149,17 @@ def worker_metrics() -> tuple[CollectorRegistry, list[MetricWrapperBase]]:
     swap = SwapMetrics(metrics.registry)
     objects = [v for o in (metrics, swap) for v in vars(o).values()]
     return metrics.registry, [m for m in objects if isinstance(m, MetricWrapperBase)]
+
+
+def process_metrics() -> tuple[CollectorRegistry, list[MetricWrapperBase]]:
+    """Every metric of every streamrec process, in one registry (the page documents them).
+
+    A worker's (:func:`worker_metrics`) and the trainer's.
+    """
+    registry, objects = worker_metrics()
+    trainer = TrainerMetrics(registry)
+    extra = [v for v in vars(trainer).values() if isinstance(v, MetricWrapperBase)]
+    return registry, [*objects, *extra]
 
 
 def label_names(metric: MetricWrapperBase) -> tuple[str, ...]:
@@ -213,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
     args = parser.parse_args(argv)
     page = args.out.read_text()
-    updated = replace_block(page, render(reference(*worker_metrics())))
+    updated = replace_block(page, render(reference(*process_metrics())))
     if args.check:
         stale = updated != page
         if stale:

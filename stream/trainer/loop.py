@@ -49,6 +49,7 @@ from streamrec.stream.distribution.topic import (
 from streamrec.stream.distribution.trust import DistributionError, Signer, TrustConfig
 from streamrec.stream.records.parsing import parse_event
 from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Source
+from streamrec.stream.trainer.metrics import TrainerMetrics, TrainerStatus
 from streamrec.stream.trainer.window import ReplayWindow, WindowLimits
 from streamrec.stream.transport.access import check_access
 
@@ -101,6 +102,7 @@ class Trainer:
         settings: TrainerSettings,
         candidate_hook: CandidateHook | None = None,
         bundle_hook: BundleHook | None = None,
+        metrics: TrainerMetrics | None = None,
     ) -> None:
         self.s = settings
         self.window = ReplayWindow(WindowLimits(settings.window_events, settings.window_s))
@@ -118,6 +120,8 @@ class Trainer:
         self._events: KafkaConsumer | None = None
         self._models: KafkaConsumer | None = None
         self._publisher: ModelPublisher | None = None
+        self.metrics = metrics or TrainerMetrics()
+        self.status = TrainerStatus()
 
     # --- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -150,6 +154,7 @@ class Trainer:
             enable_auto_commit=False,
             client_id="streamrec-trainer-events",
         )
+        self.status.ready = True
 
     def close(self) -> None:
         """Leave the group (a standby takes over at once) and close every client."""
@@ -169,6 +174,7 @@ class Trainer:
         was_active = False
         while not stop():
             assert self._lease is not None
+            self.metrics.beat(self.status, was_active, self.serving_version)
             self._lease.poll(timeout_ms=0 if was_active else int(self.s.poll_s * 1000))
             if not self.active:
                 if was_active:
@@ -215,6 +221,8 @@ class Trainer:
                     self.window.add(ev)
                     added += 1
         self.new_events += added
+        self.metrics.events.inc(added)
+        self.metrics.window_events.set(len(self.window))
         return added
 
     def sync_models(self) -> None:
@@ -320,6 +328,8 @@ class Trainer:
             self._reject(version, reason, figures)
         result = RoundResult(version, promoted, reason, figures, time.monotonic() - started)
         self.rounds.append(result)
+        self.metrics.round_done(promoted, result.seconds)
+        self.status.rounds = len(self.rounds)
         log.warning(
             "round %s %s in %.1f s: %s",
             version,

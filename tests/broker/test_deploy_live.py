@@ -3,6 +3,7 @@ is on its ``/metrics``, and the probe paths of the Kubernetes manifests answer 2
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 from tests.support.deploy import DEPLOY, alert_exprs, dashboard_exprs, manifests, metric_names
@@ -38,7 +39,9 @@ def test_rules_dashboard_and_probes_match_a_live_worker(
         status, body = worker.get("/metrics")
         assert status == 200
         live = exposed_names(body.decode()) | {"up"}  # up: Prometheus's own series
-        used = [*alert_exprs(), *dashboard_exprs()]
+        used = [
+            (w, e) for w, e in [*alert_exprs(), *dashboard_exprs()] if "streamrec_trainer_" not in e
+        ]
         missing = {(where, n) for where, e in used for n in metric_names(e) if n not in live}
         assert not missing, f"not on a live worker's /metrics: {sorted(missing)}"
 
@@ -49,6 +52,23 @@ def test_rules_dashboard_and_probes_match_a_live_worker(
             assert worker.get(path)[0] == 200, path
     finally:
         worker.stop()
+
+
+def test_trainer_metrics_in_rules_and_dashboard_are_on_a_live_trainer() -> None:
+    from streamrec.stream.trainer.metrics import TrainerMetrics, TrainerStatus
+    from streamrec.stream.trainer.web import TrainerWeb
+
+    web = TrainerWeb("127.0.0.1", 0, TrainerMetrics(), TrainerStatus(), 60.0).start()
+    try:
+        url = f"http://127.0.0.1:{web.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            live = exposed_names(resp.read().decode()) | {"up"}
+    finally:
+        web.close()
+    used = [*alert_exprs(), *dashboard_exprs()]
+    trainer = {(w, n) for w, e in used for n in metric_names(e) if "trainer" in n}
+    assert trainer, "no rule or panel reads the trainer"
+    assert not {(w, n) for w, n in trainer if n not in live}
 
 
 def test_exposed_names_reads_families_without_samples() -> None:

@@ -37,12 +37,15 @@ SECRET_ENV = {
 }
 WEB_SOURCE = (REPO / "stream" / "worker" / "web.py").read_text()
 WORKER_PATHS = set(re.findall(r'@app\.page\("([^"]+)"\)', WEB_SOURCE))
+TRAINER_PORT = TrainerSettings.model_fields["web_port"].default
+TRAINER_SOURCE = (REPO / "stream" / "trainer" / "web.py").read_text()
+TRAINER_PATHS = set(re.findall(r'self\.path == "([^"]+)"', TRAINER_SOURCE))
 SERIES_SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
 
 
-def worker_metric_names() -> set[str]:
-    """Every series name a worker can expose, from the registry it serves."""
-    registry, _ = metrics_reference.worker_metrics()
+def process_metric_names() -> set[str]:
+    """Every series name a worker or the trainer can expose, from the registries they serve."""
+    registry, _ = metrics_reference.process_metrics()
     names = set()
     for family in registry.collect():
         names.add(family.name)
@@ -86,7 +89,7 @@ def test_every_alert_named_in_the_issue_exists_and_is_unit_tested() -> None:
 
 
 def test_rules_and_dashboard_read_only_metrics_the_worker_registers() -> None:
-    known = worker_metric_names() | {"up"}  # up: Prometheus's own per-target series
+    known = process_metric_names() | {"up"}  # up: Prometheus's own per-target series
     used = [*alert_exprs(), *dashboard_exprs()]
     assert len(used) > 20
     unknown = {(where, n) for where, expr in used for n in metric_names(expr) if n not in known}
@@ -103,16 +106,25 @@ def test_the_metric_name_reader_finds_names_and_skips_functions_and_labels() -> 
 
 def test_scrape_targets_are_the_compose_workers_on_the_worker_port() -> None:
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    (job,) = config["scrape_configs"]
+    job, trainer_job = config["scrape_configs"]
     targets = {t for sc in job["static_configs"] for t in sc["targets"]}
+    assert trainer_job["static_configs"][0]["targets"] == [f"trainer:{TRAINER_PORT}"]
     compose = _compose()
     workers = {name for name, svc in compose["services"].items() if name.startswith("worker-")}
     assert targets == {f"{w}:{Settings().web_port}" for w in workers}
     k8s = yaml.safe_load((PROMETHEUS_DIR / "kubernetes.yml").read_text())
-    (sd,) = k8s["scrape_configs"][0]["dns_sd_configs"]
-    service = _by_kind("Service", "streamrec-workers")
-    assert sd["names"][0].startswith(f"{service['metadata']['name']}.")
-    assert sd["port"] == Settings().web_port
+    for job, (service_name, port) in zip(
+        k8s["scrape_configs"],
+        [
+            ("streamrec-workers", Settings().web_port),
+            ("streamrec-trainer", TRAINER_PORT),
+        ],
+        strict=True,
+    ):
+        (sd,) = job["dns_sd_configs"]
+        service = _by_kind("Service", service_name)
+        assert sd["names"][0].startswith(f"{service['metadata']['name']}.")
+        assert sd["port"] == port == service["spec"]["ports"][0]["port"]
 
 
 # --- Kubernetes -------------------------------------------------------------------------------
@@ -192,6 +204,24 @@ def test_the_worker_pod_matches_the_worker_process() -> None:
         f"http://$(POD_NAME).{service['metadata']['name']}:{port}"
     )
     assert sts["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_trainer_pod_matches_the_trainer_process() -> None:
+    deployment = _by_kind("Deployment", "streamrec-trainer")
+    container, env = _container(deployment), _env(_container(deployment))
+    (http,) = container["ports"]
+    assert (
+        http["containerPort"]
+        == int(env["STREAMREC_WEB_PORT"])
+        == TrainerSettings.model_fields["web_port"].default
+    )
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(http["containerPort"])
+    for probe, path in (("livenessProbe", "/health"), ("readinessProbe", "/ready")):
+        assert container[probe]["httpGet"]["path"] == path and path in TRAINER_PATHS
+    assert "/metrics" in TRAINER_PATHS
+    service = _by_kind("Service", "streamrec-trainer")
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
 
 
 def test_services_and_the_budget_select_the_worker_pods() -> None:

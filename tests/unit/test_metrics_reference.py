@@ -18,7 +18,11 @@ STALE = (
     "metric also needs its place in AREAS, stream/tools/metrics_reference.py)"
 )
 # The classes that build the worker's metrics, by module (metrics_reference builds both).
-METRIC_MODULES = {"stream/serving/metrics.py", "stream/distribution/swap.py"}
+METRIC_MODULES = {
+    "stream/serving/metrics.py",
+    "stream/distribution/swap.py",
+    "stream/trainer/metrics.py",
+}
 SUFFIX = {"counter": "_total", "gauge": "", "histogram": ""}
 
 Row = tuple[str, str, tuple[str, ...]]  # exposed name, type, labels
@@ -44,7 +48,7 @@ def registered(registry: CollectorRegistry, objects: list[MetricWrapperBase]) ->
 
 
 def test_the_page_lists_exactly_the_registry() -> None:
-    registry, objects = ref.worker_metrics()
+    registry, objects = ref.process_metrics()
     want, have = registered(registry, objects), documented(DOC.read_text())
     missing = sorted(want - have)
     extra = sorted(have - want)
@@ -53,12 +57,12 @@ def test_the_page_lists_exactly_the_registry() -> None:
 
 def test_the_generated_block_is_current() -> None:
     page = DOC.read_text()
-    block = ref.render(ref.reference(*ref.worker_metrics()))
+    block = ref.render(ref.reference(*ref.process_metrics()))
     assert ref.replace_block(page, block) == page, STALE
 
 
 def test_a_new_metric_fails_until_it_has_an_area() -> None:
-    registry, objects = ref.worker_metrics()
+    registry, objects = ref.process_metrics()
     extra = Counter("streamrec_new_thing", "Not on the page yet.", ["kind"], registry=registry)
     assert registered(registry, [*objects, extra]) != documented(DOC.read_text())
     with pytest.raises(ref.MetricsReferenceError, match="streamrec_new_thing: in no area"):
