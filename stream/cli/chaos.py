@@ -19,13 +19,29 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "worker added and removed; then check that no event was lost, applied twice or left "
         "unanswered, that a fresh worker restores the same state from the changelog, and "
         "that the dead letters are the poison sent. Exit 0 only when all hold; 2 when the "
-        "harness itself failed. Progress goes to stderr, the table to stdout.",
+        "harness itself failed. Progress goes to stderr, the table to stdout.\n\n"
+        "--scenario scale: no faults; one worker under a steady load, then three, then two, "
+        "scraped by a real Prometheus (Debian's package, started here). Besides the "
+        "verifier, its HTTP API must show every worker, a handled rate in each phase that "
+        "matches the load, and applied events that add up to those sent.",
+    )
+    c.add_argument(
+        "--scenario",
+        choices=("faults", "scale"),
+        default="faults",
+        help="faults: kills and bounces (default); scale: add and remove workers under Prometheus",
+    )
+    c.add_argument(
+        "--phase-seconds",
+        type=float,
+        default=60.0,
+        help="scale: how long each fleet size serves the load",
     )
     c.add_argument("--kills", type=int, default=20, help="worker SIGKILLs")
     c.add_argument("--bounces", type=int, default=5, help="broker bounces")
     c.add_argument("--workers", type=int, default=3, help="workers at the start")
-    c.add_argument("--rate", type=float, default=40.0, help="events per second")
-    c.add_argument("--users", type=int, default=100, help="distinct users")
+    c.add_argument("--rate", type=float, help="events per second (default 40; scale: 100)")
+    c.add_argument("--users", type=int, help="distinct users (default 100; scale: 200)")
     c.add_argument("--seed", type=int, default=0, help="seed of the load and the schedule")
     c.add_argument(
         "--standby-replicas", type=int, default=0, help="STREAMREC_STANDBY_REPLICAS of the workers"
@@ -52,12 +68,14 @@ def _chaos(args: argparse.Namespace) -> int:
     from streamrec.stream.tools.chaos.run import ChaosError, run_chaos
     from streamrec.stream.tools.chaos.verify import format_table
 
+    if args.scenario == "scale":
+        return _scale(args)
     config = ChaosConfig(
         kills=args.kills,
         bounces=args.bounces,
         workers=args.workers,
-        rate=args.rate,
-        users=args.users,
+        rate=args.rate or 40.0,
+        users=args.users or 100,
         seed=args.seed,
         standby_replicas=args.standby_replicas,
         fault_interval_s=args.interval,
@@ -76,3 +94,32 @@ def _chaos(args: argparse.Namespace) -> int:
         if result.kept:
             print(f"logs and state kept in {result.work_dir}")
     return 0 if result.verdict.ok else 1
+
+
+def _scale(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streamrec.stream.tools.chaos.cluster import ClusterError
+    from streamrec.stream.tools.chaos.fleet import FleetError
+    from streamrec.stream.tools.chaos.prometheus import PrometheusError
+    from streamrec.stream.tools.chaos.run import ChaosError
+    from streamrec.stream.tools.chaos.scale import ScaleConfig, format_result, run_scale
+
+    config = ScaleConfig(
+        rate=args.rate or 100.0,
+        phase_s=args.phase_seconds,
+        users=args.users or 200,
+        seed=args.seed,
+        work_dir=args.work_dir,
+        keep=args.keep,
+    )
+    try:
+        result = run_scale(config)
+    except (ChaosError, ClusterError, FleetError, PrometheusError) as exc:
+        print(f"streamrec chaos: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(format_result(result))
+    return 0 if result.ok else 1

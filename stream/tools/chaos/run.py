@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,9 @@ class Result:
 
 
 @dataclass
-class _Tally:
+class Tally:
+    """What a run did to the fleet and the cluster (the verdict's fault counts)."""
+
     kills: int = 0
     fresh: int = 0
     bounces: int = 0
@@ -68,7 +71,8 @@ class _Tally:
     unexpected: int = 0
 
 
-def _worker_settings(config: ChaosConfig, bootstrap: str, app: str, bundle: Path) -> dict[str, Any]:
+def worker_settings(config: ChaosConfig, bootstrap: str, app: str, bundle: Path) -> dict[str, Any]:
+    """The ``STREAMREC_*`` settings of a run's workers (one app id, replicated topics)."""
     return {
         "bootstrap": bootstrap,
         "app_id": app,
@@ -101,7 +105,7 @@ def run_chaos(config: ChaosConfig) -> Result:
         bundle = build_bundle(work / "bundle", seed=config.seed)
         cluster.start()
         app = f"chaos-{uuid.uuid4().hex[:8]}"
-        settings = _worker_settings(config, cluster.bootstrap, app, bundle)
+        settings = worker_settings(config, cluster.bootstrap, app, bundle)
         env = worker_env(os.environ, settings)
         env["PYTHONPATH"] = python_path_with(REPO, os.environ)
         fleet = Fleet(work, REPO, env)
@@ -122,7 +126,7 @@ def run_chaos(config: ChaosConfig) -> Result:
         counts = load.stop()
         load = None
         log.info("chaos: load stopped: %s", counts)
-        verdict = _finish(config, cluster, fleet, settings, tally)
+        verdict = finish(config, cluster, fleet, settings, tally)
     except ChaosError:
         config_keep = True
         log.error("chaos: the run failed; logs kept in %s", work)
@@ -134,20 +138,25 @@ def run_chaos(config: ChaosConfig) -> Result:
     else:
         config_keep = config.keep
     finally:
-        if load is not None:
-            try:
-                load.stop()
-            except RuntimeError as exc:
-                log.error("chaos: %s", exc)
-        if fleet is not None:
-            fleet.kill_all()
-        cluster.stop()
+        teardown(load, fleet, cluster)
         if not config_keep:
             shutil.rmtree(work, ignore_errors=True)
     return Result(verdict, time.monotonic() - t0, work, config_keep)
 
 
-def _restart_exited(fleet: Fleet, tally: _Tally) -> None:
+def teardown(load: Load | None, fleet: Fleet | None, cluster: Cluster) -> None:
+    """Stop what a run started: the load (if still on), every worker, the cluster."""
+    if load is not None:
+        try:
+            load.stop()
+        except RuntimeError as exc:
+            log.error("chaos: %s", exc)
+    if fleet is not None:
+        fleet.kill_all()
+    cluster.stop()
+
+
+def _restart_exited(fleet: Fleet, tally: Tally) -> None:
     for slot in fleet.exited():
         code = slot.proc.returncode if slot.proc is not None else None
         log.warning("chaos: %s exited by itself (status %s); restarting it", slot.name, code)
@@ -155,8 +164,8 @@ def _restart_exited(fleet: Fleet, tally: _Tally) -> None:
         fleet.start(slot)
 
 
-def _inject(config: ChaosConfig, rng: random.Random, cluster: Cluster, fleet: Fleet) -> _Tally:
-    tally = _Tally()
+def _inject(config: ChaosConfig, rng: random.Random, cluster: Cluster, fleet: Fleet) -> Tally:
+    tally = Tally()
     faults = plan(config.kills, config.bounces, rng)
     for n, fault in enumerate(faults, 1):
         time.sleep(config.fault_interval_s)
@@ -184,12 +193,12 @@ def _inject(config: ChaosConfig, rng: random.Random, cluster: Cluster, fleet: Fl
             code = fleet.remove(slot)
             tally.removed += 1
             what = f"removed {slot.name} (SIGTERM, exit {code})"
-        waited = _wait_ready(config, fleet, tally)
+        waited = wait_ready(config, fleet, tally)
         log.info("chaos: fault %d/%d: %s; ready again in %.0f s", n, len(faults), what, waited)
     return tally
 
 
-def _wait_ready(config: ChaosConfig, fleet: Fleet, tally: _Tally) -> float:
+def wait_ready(config: ChaosConfig, fleet: Fleet, tally: Tally) -> float:
     """Wait for the fleet, restarting workers that exit by themselves meanwhile."""
     t0 = time.monotonic()
     while True:
@@ -201,11 +210,11 @@ def _wait_ready(config: ChaosConfig, fleet: Fleet, tally: _Tally) -> float:
             _restart_exited(fleet, tally)
 
 
-def _settle(config: ChaosConfig, fleet: Fleet, settings: dict[str, Any], tally: _Tally) -> None:
+def _settle(config: ChaosConfig, fleet: Fleet, settings: dict[str, Any], tally: Tally) -> None:
     topics = [settings["events_topic"], f"{settings['app_id']}-events-by-user"]
     t0 = time.monotonic()
     while True:
-        _wait_ready(config, fleet, tally)
+        wait_ready(config, fleet, tally)
         left = collect.uncommitted(settings["bootstrap"], settings["app_id"], topics)
         if left == 0:
             log.info("chaos: every input committed (%.0f s)", time.monotonic() - t0)
@@ -215,15 +224,23 @@ def _settle(config: ChaosConfig, fleet: Fleet, settings: dict[str, Any], tally: 
         time.sleep(1.0)
 
 
-def _finish(
+def finish(
     config: ChaosConfig,
     cluster: Cluster,
     fleet: Fleet,
     settings: dict[str, Any],
-    tally: _Tally,
+    tally: Tally,
+    observe: Callable[[], None] | None = None,
 ) -> Verdict:
+    """Settle, verify and restore-check a run.
+
+    ``observe`` runs once every input is committed, with the workers still up (the scale
+    scenario reads Prometheus there).
+    """
     bootstrap, app = settings["bootstrap"], settings["app_id"]
     _settle(config, fleet, settings, tally)
+    if observe is not None:
+        observe()
     sent = collect.sent_records(collect.read_topic(bootstrap, settings["events_topic"]))
     users = sorted({r.user for r in sent if r.poison_reason is None})
     final = collect.final_states(fleet.slots[0].port, users)
