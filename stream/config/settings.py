@@ -156,6 +156,13 @@ class Settings(DeploymentSettings):
         "and the group's committed offsets, seconds.",
     )
 
+    faust_metrics: bool = Field(
+        True,
+        description="Also export Faust's own Prometheus sensors on /metrics (faust_*: "
+        "messages in and acknowledged, offsets read, committed and at each partition's end, "
+        "commit and send latency, rebalances, assignments, web requests).",
+    )
+
     # --- fault injection (tests and `streamrec chaos` only) ---------------------------------
     fault_kill_after_writing: str | None = Field(
         None,

@@ -21,6 +21,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from streamrec.stream.distribution.swap import SwapMetrics
 from streamrec.stream.serving.metrics import Metrics
 from streamrec.stream.trainer.metrics import TrainerMetrics
+from streamrec.stream.worker.sensors import faust_sensors
 
 DOC_PATH = Path("docs") / "metrics.md"
 BEGIN = "<!-- generated: make metrics-doc -->"
@@ -102,6 +103,48 @@ AREAS: tuple[Area, ...] = (
         ),
     ),
     Area(
+        "Faust",
+        "Faust's own sensors (`STREAMREC_FAUST_METRICS`, on by default), named as Faust names "
+        "them. The agents take whole batches rather than Faust stream events, so the stream "
+        "event families (`faust_total_events`, `faust_total_active_events`, "
+        "`faust_total_events_per_stream`, `faust_events_runtime_ms`) stay at 0, and user states "
+        "written straight to the store are not table operations; `faust_messages_received` and "
+        "`faust_active_messages` count every record the agents take in and acknowledge.",
+        (
+            "faust_messages_received",
+            "faust_active_messages",
+            "faust_messages_received_per_topic",
+            "faust_messages_received_per_topics_partition",
+            "faust_topic_partition_offset_commited",
+            "faust_topic_partition_end_offset",
+            "faust_consumer_commit_latency",
+            "faust_topic_messages_sent",
+            "faust_total_sent_messages",
+            "faust_producer_send_latency",
+            "faust_total_error_messages_sent",
+            "faust_producer_error_send_latency",
+            "faust_total_rebalances",
+            "faust_total_rebalances_recovering",
+            "faust_rebalance_done_consumer_latency",
+            "faust_rebalance_done_latency",
+            "faust_assignment_operations",
+            "faust_assign_latency",
+            "faust_table_operations",
+            "faust_http_status_codes",
+            "faust_http_latency",
+            "faust_metrics_by_name",
+            "faust_total_events",
+            "faust_total_active_events",
+            "faust_total_events_per_stream",
+            "faust_events_runtime_ms",
+        ),
+        (
+            ("faust_active_messages", "growing for minutes (records taken in, never acknowledged)"),
+            ("faust_total_rebalances", "above 0 for minutes (the group keeps rebalancing)"),
+            ("faust_total_error_messages_sent", "any increase"),
+        ),
+    ),
+    Area(
         "Trainer",
         "Served by the online trainer on its own `/metrics` (its `STREAMREC_WEB_PORT`, default "
         "6067), beside `/health` and `/ready`.",
@@ -142,12 +185,14 @@ class MetricRow:
 def worker_metrics() -> tuple[CollectorRegistry, list[MetricWrapperBase]]:
     """The registry of a worker following a models topic, built as the worker builds it.
 
-    ``create_app`` makes one :class:`Metrics`; ``attach_hot_swap`` adds :class:`SwapMetrics` to
-    its registry. Returns the registry and every metric object registered in it.
+    ``create_app`` makes one :class:`Metrics` and Faust's monitor in its registry;
+    ``attach_hot_swap`` adds :class:`SwapMetrics`. Returns the registry and every metric object
+    registered in it.
     """
     metrics = Metrics()
     swap = SwapMetrics(metrics.registry)
-    objects = [v for o in (metrics, swap) for v in vars(o).values()]
+    faust = faust_sensors(metrics.registry).objects()
+    objects = [*(v for o in (metrics, swap) for v in vars(o).values()), *faust]
     return metrics.registry, [m for m in objects if isinstance(m, MetricWrapperBase)]
 
 

@@ -23,6 +23,7 @@ from streamrec.stream.serving.slot import ModelSlot
 from streamrec.stream.transport.batching import Inbox, consume_batches
 from streamrec.stream.transport.delivery import StreamrecApp
 from streamrec.stream.worker.lag import LagMonitor
+from streamrec.stream.worker.sensors import faust_sensors
 from streamrec.stream.worker.web import is_ready, register_views
 
 
@@ -59,8 +60,10 @@ def create_app(
     ``partitions``: the events topic's partition count; ``events_topic_id``: its Kafka topic
     id, part of the identity under which each user's applied offsets are stored.
     """
+    metrics = Metrics()
     app = StreamrecApp(
         settings.app_id,
+        monitor=faust_sensors(metrics.registry).monitor if settings.faust_metrics else None,
         broker=[f"kafka://{b}" for b in settings.bootstrap_servers],
         broker_credentials=settings.kafka.faust_credentials(),
         store="rocksdb://",
@@ -96,7 +99,6 @@ def create_app(
         partitions=partitions,
         help="Per-user recurrent state (streamrec.stream.serving.state encoding).",
     )
-    metrics = Metrics()
     health = Health()
     outbox = Outbox(metrics, health)
     slot = ModelSlot(model, metrics.model)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from tests.support.deploy import DEPLOY, alert_exprs, dashboard_exprs, manifests, metric_names
 from tests.support.kafka import Broker, free_port, unique_name
-from tests.support.stream import Worker, event_json, produce, read_topic, worker_settings
+from tests.support.stream import (
+    Worker,
+    event_json,
+    produce,
+    read_topic,
+    wait_until,
+    worker_settings,
+)
 
 EXPOSED_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
 
@@ -44,6 +51,15 @@ def test_rules_dashboard_and_probes_match_a_live_worker(
         ]
         missing = {(where, n) for where, e in used for n in metric_names(e) if n not in live}
         assert not missing, f"not on a live worker's /metrics: {sorted(missing)}"
+
+        # Faust's sensors see the batch path: the record taken in, then acknowledged.
+        events = str(s["events_topic"])
+        wait_until(lambda: worker.metric("faust_messages_received_total") >= 1, 10, what="in")
+        wait_until(lambda: worker.metric("faust_active_messages") == 0, 10, what="acked")
+        per_topic = worker.samples("faust_messages_received_per_topic_total")
+        assert per_topic == {f'{{topic="{events}"}}': 1.0}, per_topic
+        ends = worker.samples("faust_topic_partition_end_offset")
+        assert sum(v for k, v in ends.items() if f'topic="{events}"' in k) == 1.0, ends
 
         (sts,) = [d for d in manifests(DEPLOY / "k8s") if d["kind"] == "StatefulSet"]
         (container,) = sts["spec"]["template"]["spec"]["containers"]
