@@ -7,7 +7,7 @@ KAFKA := deploy/kafka/kafka.sh
 KAFKA_PORT ?= 9092
 export STREAMREC_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck schemas settings-doc clean demo bench-stream bench-items chaos
+.PHONY: help venv kafka kafka-stop kafka-cluster kafka-cluster-stop test test-unit lint typecheck schemas settings-doc clean demo bench-stream bench-items chaos image
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -80,13 +80,14 @@ schemas: venv  ## regenerate docs/schemas/*.schema.json from the code
 settings-doc: venv  ## regenerate docs/settings.md from stream/config
 	$(PY) -m streamrec.stream.config.reference
 
-# The README's test command: install (Kafka's jars, promtool), lint, start Kafka, run every
-# tier, stop Kafka.
+# The README's test command: install (Kafka's jars, promtool, podman and the image's
+# Debian base), lint, start Kafka, run every tier, stop Kafka.
 test: venv $(TYPECHECK_TREE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(KAFKA) fetch
 	deploy/prometheus/install-promtool.sh
+	deploy/docker/install-podman.sh
 	@set -e; dir=$$(mktemp -d /tmp/streamrec-kafka.XXXXXX); port=$$($(PY) -c 'from streamrec.stream.tools import ports; print(ports.free_ports(ports.BROKER_OFFSETS))'); \
 	  $(KAFKA) start --port $$port --dir $$dir; \
 	  trap "$(KAFKA) stop --dir $$dir; rm -rf $$dir" EXIT; \
@@ -95,6 +96,11 @@ test: venv $(TYPECHECK_TREE)
 test-unit: venv  ## unit tier only (no broker)
 	deploy/prometheus/install-promtool.sh
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+# The worker image (IMAGE_ARGS: e.g. --extras train, --base localhost/streamrec-base:bookworm).
+BUNDLE ?= model/bundle
+image:  ## build the worker image with podman from $(BUNDLE) (deploy/docker/build.sh)
+	deploy/docker/build.sh --bundle $(BUNDLE) $(IMAGE_ARGS)
 
 clean:
 	rm -rf .kafka build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
