@@ -140,6 +140,35 @@ def evaluate_checkpoint(
     return {**evaluate(scorer, dataset.split, which, ties=ties), **extra}
 
 
+def evaluate_blend(
+    path: str | Path,
+    data: str | Path,
+    fmt: Format,
+    protocol: Protocol | None = None,
+    alphas: tuple[float, ...] | None = None,
+    width: int = 64,
+    **load: Any,
+) -> dict[str, Any]:
+    """A checkpoint's scores plus item-to-item transitions (see models.training.blend).
+
+    The weight is chosen on the validation targets; the test figures are at that weight.
+    Returns the test metrics, ``alpha`` and the validation NDCG@10 of every weight tried.
+    """
+    from streamrec.models.nets.scoring import ModelScorer
+    from streamrec.models.training.blend import ALPHAS, choose_blend
+    from streamrec.models.training.train import pick_device
+
+    ckpt = load_any(path)
+    vocab, model = ckpt.vocab, ckpt.build_model()
+    dataset = load_dataset(data, fmt, protocol, vocab=vocab, **load)
+    device = pick_device()
+    max_len = int(ckpt.train_config.get("max_len", 50))
+    scorer = ModelScorer(model.to(device), ckpt.config.num_items, vocab.size, max_len, device)
+    choice = choose_blend(scorer, dataset.split, vocab.size, alphas or ALPHAS, width)
+    valid = {str(a): round(m["NDCG@10"], 4) for a, m in choice.valid.items()}
+    return {**choice.test, "alpha": choice.alpha, "width": width, "valid_NDCG@10": valid}
+
+
 def _event_kwargs(load: dict[str, Any]) -> dict[str, Any]:
     keys = ("columns", "ts_unit", "k_core", "buys")
     return {k: v for k, v in load.items() if k in keys}

@@ -61,6 +61,23 @@ def history_batches(
     return out
 
 
+def goals(
+    split: Split, targets: Targets, chosen: np.ndarray, n_rows: int, exclude_history: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the ``chosen`` targets: rows never ranked ``(B, n_rows)`` bool and the goal rows.
+
+    Reserved rows are never ranked; with ``exclude_history`` neither are the history's items.
+    """
+    data = split.data
+    exclude = np.zeros((len(chosen), n_rows), dtype=bool)
+    exclude[:, :RESERVED] = True
+    pairs = list(zip(targets.user[chosen], targets.pos[chosen], strict=True))
+    if exclude_history:
+        for row, (u, p) in enumerate(pairs):
+            exclude[row, data.items[u][:p]] = True
+    return exclude, np.array([data.items[u][p] for u, p in pairs])
+
+
 def evaluate(
     scorer: Scorer,
     split: Split,
@@ -75,8 +92,7 @@ def evaluate(
     Adds buy-head metrics (prefixed ``buy_``) when the scorer predicts buys and the data has
     at least one buy and one non-buy label.
     """
-    data = split.data
-    n_rows = data.vocab.size
+    n_rows = split.data.vocab.size
     targets = split.targets(which)
     parts: list[Ranks] = []
     predicts_buys = False
@@ -84,13 +100,7 @@ def evaluate(
         scores, buy = scorer.score(items, actions, lengths)
         predicts_buys = predicts_buys or buy is not None
         scores = np.asarray(scores)[:, :n_rows]
-        exclude = np.zeros(scores.shape, dtype=bool)
-        exclude[:, :RESERVED] = True
-        if exclude_history:
-            for row, (u, p) in enumerate(zip(targets.user[sl], targets.pos[sl], strict=True)):
-                exclude[row, data.items[u][:p]] = True
-        pairs = zip(targets.user[sl], targets.pos[sl], strict=True)
-        goal = np.array([data.items[u][p] for u, p in pairs])
+        exclude, goal = goals(split, targets, sl, n_rows, exclude_history)
         parts.append(target_ranks(scores, goal, exclude))
     if not parts:
         raise ValueError(f"no {which} targets to evaluate")

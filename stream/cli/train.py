@@ -291,8 +291,53 @@ def _register_evaluate(sub: argparse._SubParsersAction[Any]) -> None:
         "items. With --baseline text: the titles to compare.",
     )
     g.add_argument("--text-encoder", default=None, help="exported encoder directory")
+    b = p.add_argument_group("blend with item-to-item transitions (--checkpoint only)")
+    b.add_argument(
+        "--neighbours",
+        action="store_true",
+        help="add alpha x the transition weights of the user's 3 latest items (a table of "
+        "each item's strongest followers, counted on the events before the targets) to the "
+        "model's scores; alpha is chosen on the validation targets, the test figures use it",
+    )
+    b.add_argument(
+        "--alphas",
+        default="0,0.25,0.5,1,2,4",
+        help="comma list of weights to try (default: %(default)s)",
+    )
+    b.add_argument(
+        "--neighbour-width", type=int, default=64, help="followers kept per item (default 64)"
+    )
     p.add_argument("--json", action="store_true", help="print metrics as JSON on the last line")
     p.set_defaults(handler=_evaluate)
+
+
+def _evaluate_blend(args: argparse.Namespace) -> int:
+    from streamrec.models.training.report import to_json
+    from streamrec.models.workflow import evaluate_blend
+
+    if not args.checkpoint:
+        print("error: --neighbours blends a --checkpoint's scores", file=sys.stderr)
+        return 2
+    try:
+        alphas = tuple(float(a) for a in args.alphas.split(","))
+    except ValueError:
+        print(f"error: --alphas is a comma list of numbers, not {args.alphas!r}", file=sys.stderr)
+        return 2
+    metrics = evaluate_blend(
+        args.checkpoint,
+        args.data,
+        args.format,
+        args.protocol,
+        alphas,
+        args.neighbour_width,
+        **_load_kwargs(args),
+    )
+    if args.json:
+        print(to_json({"model": args.checkpoint, "blend": "neighbours", **metrics}))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:>16} {value}")
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -300,6 +345,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from streamrec.models.workflow import evaluate_baseline, evaluate_checkpoint, load_dataset
 
     encoder = Path(args.text_encoder or load_cache_settings().text_encoder_dir)
+    if args.neighbours:
+        return _evaluate_blend(args)
     if args.checkpoint:
         metrics = evaluate_checkpoint(
             args.checkpoint,

@@ -142,3 +142,9 @@ def test_cli_generate_train_evaluate(tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "HR@10" in metrics and "buy_AUC" in metrics
+    argv = ["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--format", "csv"]
+    assert main([*argv, "--neighbours", "--alphas", "0,1", "--json"]) == 0
+    blend = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert blend["alpha"] in (0.0, 1.0) and set(blend["valid_NDCG@10"]) == {"0.0", "1.0"}
+    assert "HR@10" in blend and blend["blend"] == "neighbours"
+    assert main([*argv, "--neighbours", "--alphas", "x"]) == 2
