@@ -154,8 +154,44 @@ def evaluate_blend(
     The weight is chosen on the validation targets; the test figures are at that weight.
     Returns the test metrics, ``alpha`` and the validation NDCG@10 of every weight tried.
     """
-    from streamrec.models.nets.scoring import ModelScorer
     from streamrec.models.training.blend import ALPHAS, choose_blend
+
+    scorer, dataset = _checkpoint_scorer(path, data, fmt, protocol, **load)
+    rows = dataset.split.data.vocab.size
+    choice = choose_blend(scorer, dataset.split, rows, alphas or ALPHAS, width)
+    valid = {str(a): round(m["NDCG@10"], 4) for a, m in choice.valid.items()}
+    return {**choice.test, "alpha": choice.alpha, "width": width, "valid_NDCG@10": valid}
+
+
+def evaluate_buys(
+    path: str | Path,
+    data: str | Path,
+    fmt: Format,
+    protocol: Protocol | None = None,
+    report_dir: str | Path | None = None,
+    **load: Any,
+) -> dict[str, Any]:
+    """The checkpoint's buy head against the base rate and a funnel heuristic.
+
+    See :mod:`streamrec.models.training.buy_eval`; with ``report_dir`` also writes
+    ``buy.json`` and ``calibration.png`` there.
+    """
+    from streamrec.models.training.buy_eval import buy_report, plot_calibration
+    from streamrec.models.training.report import write_json
+
+    scorer, dataset = _checkpoint_scorer(path, data, fmt, protocol, **load)
+    report = buy_report(scorer, dataset.split, name="buy head")
+    if report_dir is not None:
+        write_json(report, Path(report_dir) / "buy.json")
+        plot_calibration(report, Path(report_dir) / "calibration.png")
+    return report
+
+
+def _checkpoint_scorer(
+    path: str | Path, data: str | Path, fmt: Format, protocol: Protocol | None, **load: Any
+) -> tuple[Any, Dataset]:
+    """A checkpoint's evaluation scorer and the data set indexed with its vocabulary."""
+    from streamrec.models.nets.scoring import ModelScorer
     from streamrec.models.training.train import pick_device
 
     ckpt = load_any(path)
@@ -164,9 +200,7 @@ def evaluate_blend(
     device = pick_device()
     max_len = int(ckpt.train_config.get("max_len", 50))
     scorer = ModelScorer(model.to(device), ckpt.config.num_items, vocab.size, max_len, device)
-    choice = choose_blend(scorer, dataset.split, vocab.size, alphas or ALPHAS, width)
-    valid = {str(a): round(m["NDCG@10"], 4) for a, m in choice.valid.items()}
-    return {**choice.test, "alpha": choice.alpha, "width": width, "valid_NDCG@10": valid}
+    return scorer, dataset
 
 
 def _event_kwargs(load: dict[str, Any]) -> dict[str, Any]:

@@ -13,14 +13,12 @@ from typing import Protocol
 
 import numpy as np
 
-from streamrec.models.data.actions import Action
 from streamrec.models.data.sequences import Split, Targets, pad_right
 from streamrec.models.data.vocab import RESERVED
 from streamrec.models.training.metrics import (
     KS,
     Ranks,
     Ties,
-    binary_metrics,
     ranking_metrics,
     target_ranks,
 )
@@ -108,30 +106,7 @@ def evaluate(
     metrics["users"] = float(len(np.unique(targets.user)))
     metrics["targets"] = float(len(targets))
     if predicts_buys:
+        from streamrec.models.training.buy_eval import buy_metrics
+
         metrics.update(buy_metrics(scorer, split, which, batch_size))
     return metrics
-
-
-def buy_metrics(
-    scorer: Scorer, split: Split, which: str, batch_size: int = 512
-) -> dict[str, float]:
-    """``buy_AUC``, ``buy_accuracy``... of the scorer's buy probability on every event."""
-    targets = split.buy_targets(which)
-    data = split.data
-    labels = np.array(
-        [
-            data.actions[u][p] == int(Action.BUY)
-            for u, p in zip(targets.user, targets.pos, strict=True)
-        ],
-        dtype=bool,
-    )
-    if labels.all() or not labels.any():
-        log.info("buy metrics skipped: the %s labels hold a single class", which)
-        return {}
-    probs = np.zeros(len(labels))
-    for sl, items, actions, lengths in history_batches(split, targets, scorer.max_len, batch_size):
-        _, buy = scorer.score(items, actions, lengths)
-        assert buy is not None
-        probs[sl] = np.asarray(buy, dtype=np.float64)
-    found = binary_metrics(labels, probs)
-    return {f"buy_{k}": v for k, v in found.items()}

@@ -227,6 +227,11 @@ def train(
         result.history.append(row)
         if on_epoch is not None:
             on_epoch(row)
+        if cfg.monitor not in metrics:
+            raise ValueError(
+                f"validation gives no {cfg.monitor} (it gives {', '.join(sorted(metrics))}); "
+                "buy_AUC needs buys and non-buys among the validation events"
+            )
         score = metrics[cfg.monitor]
         if score > best:
             best, stale, result.best_epoch = score, 0, epoch
