@@ -82,8 +82,10 @@ def add_bench_online(bench: Subparsers[Any]) -> None:
 def _trainer(args: argparse.Namespace) -> int:
     from streamrec.stream.trainer.loop import Trainer
     from streamrec.stream.trainer.web import TrainerWeb
+    from streamrec.stream.worker.logs import use_log_format
 
     settings = load_trainer_settings(**setting_overrides(args, args.setting_rows))
+    use_log_format(settings)
     trainer = Trainer(settings)
     try:
         web = TrainerWeb(

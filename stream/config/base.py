@@ -9,7 +9,7 @@ group and client ids) is a property here, computed nowhere else.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -145,6 +145,14 @@ class DeploymentSettings(BaseSettings):
         gt=0,
         description="Events whose ts is further in the past are dead-lettered. Unset: any "
         "past ts is accepted (replays of historical data).",
+    )
+
+    log_level: str = Field("WARNING", description="Log level of the worker or the trainer.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines of the worker or the trainer: text for people, or json for log "
+        "collectors (one object per line: time, level, logger, message, process, and the "
+        "traceback as exception).",
     )
 
     @model_validator(mode="after")

@@ -188,13 +188,6 @@ class Settings(DeploymentSettings):
         "(Authorization: Bearer <token>; the same on every replica, forwarded requests keep "
         "it). /health, /ready and /metrics stay open for probes and scrapers. Unset: open.",
     )
-    log_level: str = Field("WARNING", description="Worker log level.")
-    log_format: Literal["text", "json"] = Field(
-        "text",
-        description="Worker log lines: text for people, or json for log collectors (one "
-        "object per line: time, level, logger, message, process, and the traceback as "
-        "exception).",
-    )
 
     @field_validator("web_advertised_url")
     @classmethod

@@ -1,6 +1,6 @@
-"""The worker's log lines: text for people, or one JSON object per line for log collectors.
+"""Log lines of the worker and the trainer: text for people, or one JSON object per line.
 
-``STREAMREC_LOG_FORMAT=json`` applies to every line the worker process writes through
+``STREAMREC_LOG_FORMAT=json`` applies to every line the process writes through
 ``logging`` (its own, Faust's, aiokafka's), from start-up on: :func:`use_log_format` sets the
 root logger's handler before anything else runs, and :func:`logging_config` hands the same
 set-up to Faust's worker, which rebuilds logging when it starts.
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from streamrec.stream.config.settings import Settings
+from streamrec.stream.config.base import DeploymentSettings
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -37,7 +37,7 @@ class JsonLogFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
-def logging_config(settings: Settings) -> dict[str, Any] | None:
+def logging_config(settings: DeploymentSettings) -> dict[str, Any] | None:
     """A :func:`logging.config.dictConfig` for the chosen format (None: the default text)."""
     if settings.log_format == "text":
         return None
@@ -56,7 +56,7 @@ def logging_config(settings: Settings) -> dict[str, Any] | None:
     }
 
 
-def use_log_format(settings: Settings) -> None:
+def use_log_format(settings: DeploymentSettings) -> None:
     """Switch this process's logging to the settings' format now (no-op for text)."""
     config = logging_config(settings)
     if config is not None:

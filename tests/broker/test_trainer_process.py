@@ -1,8 +1,9 @@
-"""``streamrec trainer`` as a process: its HTTP endpoints answer, it takes the lease, and it
-stops cleanly on SIGTERM."""
+"""``streamrec trainer`` as a process: its HTTP endpoints answer, it takes the lease, it
+stops cleanly on SIGTERM, and ``STREAMREC_LOG_FORMAT=json`` makes every log line JSON."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -36,6 +37,8 @@ def test_trainer_serves_metrics_health_and_ready(broker: Broker, tmp_path: Path)
         "STREAMREC_WORK_DIR": str(tmp_path / "work"),
         "STREAMREC_WEB_PORT": str(port),
         "STREAMREC_SESSION_TIMEOUT_S": "6",
+        "STREAMREC_LOG_FORMAT": "json",
+        "STREAMREC_LOG_LEVEL": "INFO",
     }
     log = (tmp_path / "trainer.log").open("wb")
     proc = subprocess.Popen(
@@ -57,6 +60,12 @@ def test_trainer_serves_metrics_health_and_ready(broker: Broker, tmp_path: Path)
         assert status == 200 and '"active":true' in body
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
+        lines = (tmp_path / "trainer.log").read_text().splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+        assert any(r["logger"].startswith("streamrec.stream.trainer") for r in records), records
+        stray = [line for line in lines if line.strip() and not line.startswith("{")]
+        assert not stray, stray[:5]
     finally:
         if proc.poll() is None:
             proc.kill()
