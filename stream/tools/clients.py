@@ -42,11 +42,15 @@ def read_events(path: Path, fmt: str | None) -> list[Event]:
 
 
 def producer(settings: Settings, linger_ms: int = 5) -> KafkaProducer:
-    """A producer whose default partitioner matches the worker's (murmur2 on the key)."""
+    """A producer whose default partitioner matches the worker's (murmur2 on the key).
+
+    ``acks=all`` with kafka-python's idempotence: a retried batch is written once, and a
+    record counts as sent only once every in-sync replica has it.
+    """
     return KafkaProducer(
         **settings.kafka.kafka_python(),
         linger_ms=linger_ms,
-        acks=1,
+        acks="all",
         batch_size=64 * 1024,
         client_id=settings.client_id("publisher"),
     )
