@@ -76,7 +76,8 @@ def evaluate_baseline(
     user's latest items' (no training at all).
     """
     from streamrec.models.training.baselines import CooccurrenceScorer, PopularityScorer
-    from streamrec.models.training.evaluate import Scorer, evaluate
+    from streamrec.models.training.evaluate import evaluate
+    from streamrec.models.training.histories import Scorer
 
     split = dataset.split
     scorer: Scorer

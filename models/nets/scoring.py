@@ -36,7 +36,7 @@ class SequenceModel(Protocol):
 
 
 class ModelScorer:
-    """Adapts a :class:`SequenceModel` to :class:`~streamrec.models.training.evaluate.Scorer`."""
+    """Adapts a :class:`SequenceModel` to :class:`~streamrec.models.training.histories.Scorer`."""
 
     def __init__(
         self,

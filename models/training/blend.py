@@ -15,7 +15,8 @@ import numpy as np
 
 from streamrec.models.data.sequences import Split
 from streamrec.models.nets.neighbours import NeighbourTable, latest_first
-from streamrec.models.training.evaluate import Scorer, goals, history_batches
+from streamrec.models.training.evaluate import goals
+from streamrec.models.training.histories import Scorer, history_batches
 from streamrec.models.training.metrics import KS, Ranks, Ties, ranking_metrics, target_ranks
 
 ALPHAS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)

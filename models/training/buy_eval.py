@@ -23,7 +23,7 @@ import numpy as np
 
 from streamrec.models.data.actions import Action
 from streamrec.models.data.sequences import Split
-from streamrec.models.training.evaluate import Scorer, history_batches
+from streamrec.models.training.histories import Scorer, history_batches
 from streamrec.models.training.metrics import auc, binary_metrics
 
 log = logging.getLogger(__name__)

@@ -137,7 +137,7 @@ def text_similarity_scores(text: np.ndarray, recent: int = 3, decay: float = 0.5
 
 
 class TextSimilarityScorer:
-    """:func:`text_similarity_scores` as a :class:`streamrec.models.training.evaluate.Scorer`."""
+    """:func:`text_similarity_scores` as a :class:`streamrec.models.training.histories.Scorer`."""
 
     def __init__(self, text: np.ndarray, recent: int = 3, decay: float = 0.5) -> None:
         self.max_len = recent

@@ -50,7 +50,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _register_evaluate(sub)
 
 
-def _data_args(p: argparse.ArgumentParser) -> None:
+def parse_alphas(text: str) -> tuple[float, ...]:
+    """``--alphas``: a comma list of blend weights; ValueError with the message to show."""
+    try:
+        return tuple(float(a) for a in text.split(","))
+    except ValueError:
+        raise ValueError(f"--alphas is a comma list of numbers, not {text!r}") from None
+
+
+def data_args(p: argparse.ArgumentParser) -> None:
+    """The data file's arguments (shared by train, evaluate and bench quality)."""
     g = p.add_argument_group("data")
     g.add_argument("--data", required=True, help="event file to read (see formats below)")
     g.add_argument("--format", required=True, choices=FORMATS, help="layout of --data")
@@ -61,7 +70,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--protocol", choices=("loo", "time"), default=None, help="split protocol")
 
 
-def _load_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+def load_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The loader's keyword arguments from :func:`data_args`' arguments."""
     from streamrec.models.data.loaders import ColumnMap
 
     return {
@@ -120,7 +130,7 @@ def _register_train(sub: argparse._SubParsersAction[Any]) -> None:
         + "\nexample:\n  streamrec train --data ../shared/datasets/amazon_beauty_s3rec.txt "
         "--format sequences --out runs/beauty/gru.pt --report-dir runs/beauty\n",
     )
-    _data_args(p)
+    data_args(p)
     p.add_argument("--out", required=True, help="checkpoint path to write")
     p.add_argument("--report-dir", default=None, help="write metrics.json, curves.png here")
     m = p.add_argument_group("model")
@@ -243,7 +253,7 @@ def _train(args: argparse.Namespace) -> int:
             id_dropout=args.id_dropout,
             encoder_dir=Path(args.text_encoder or load_cache_settings().text_encoder_dir),
         )
-    dataset = load_dataset(args.data, args.format, args.protocol, **_load_kwargs(args))
+    dataset = load_dataset(args.data, args.format, args.protocol, **load_kwargs(args))
     summary = train_and_save(
         dataset, cfg, args.out, args.report_dir, not args.no_progress, text=text
     )
@@ -282,7 +292,7 @@ def _register_evaluate(sub: argparse._SubParsersAction[Any]) -> None:
         choices=("popularity", "cooccurrence", "text"),
         help="text: cosine of item titles to the user's last 3 items (needs --catalog)",
     )
-    _data_args(p)
+    data_args(p)
     p.add_argument("--split", choices=("test", "valid"), default="test", help="which targets")
     p.add_argument(
         "--ties",
@@ -336,9 +346,9 @@ def _evaluate_blend(args: argparse.Namespace) -> int:
         print("error: --neighbours blends a --checkpoint's scores", file=sys.stderr)
         return 2
     try:
-        alphas = tuple(float(a) for a in args.alphas.split(","))
-    except ValueError:
-        print(f"error: --alphas is a comma list of numbers, not {args.alphas!r}", file=sys.stderr)
+        alphas = parse_alphas(args.alphas)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     metrics = evaluate_blend(
         args.checkpoint,
@@ -347,7 +357,7 @@ def _evaluate_blend(args: argparse.Namespace) -> int:
         args.protocol,
         alphas,
         args.neighbour_width,
-        **_load_kwargs(args),
+        **load_kwargs(args),
     )
     if args.json:
         print(to_json({"model": args.checkpoint, "blend": "neighbours", **metrics}))
@@ -370,7 +380,7 @@ def _evaluate_buys(args: argparse.Namespace) -> int:
         args.format,
         args.protocol,
         args.buy_report,
-        **_load_kwargs(args),
+        **load_kwargs(args),
     )
     if args.json:
         print(to_json({"model": args.checkpoint, **report}))
@@ -411,14 +421,14 @@ def _evaluate(args: argparse.Namespace) -> int:
             args.ties,
             catalog=args.catalog,
             encoder_dir=encoder,
-            **_load_kwargs(args),
+            **load_kwargs(args),
         )
         name = args.checkpoint
     else:
         if args.baseline == "text" and not args.catalog:
             print("error: --baseline text needs --catalog", file=sys.stderr)
             return 2
-        dataset = load_dataset(args.data, args.format, args.protocol, **_load_kwargs(args))
+        dataset = load_dataset(args.data, args.format, args.protocol, **load_kwargs(args))
         metrics = evaluate_baseline(
             dataset, args.baseline, args.split, args.ties, args.catalog, encoder
         )

@@ -55,3 +55,15 @@ def tiny_bundle_at(
     ckpt = tiny_checkpoint(n_items=n_items, seed=seed)
     export_checkpoint(ckpt, out, k=k, version=version, overwrite=True)
     return out
+
+
+def generated_and_trained(tmp_path: Path, seed: int, events: int = 2000) -> tuple[Path, Path]:
+    """``streamrec generate`` events (80 users, 30 items) and a 1-epoch checkpoint on them."""
+    from streamrec.stream.cli.main import main
+
+    data, ckpt = tmp_path / "events.csv", tmp_path / "m.pt"
+    generate = ["generate", "--out", str(data), "--users", "80", "--items", "30"]
+    assert main([*generate, "--events", str(events), "--seed", str(seed)]) == 0
+    train = ["train", "--data", str(data), "--format", "csv", "--out", str(ckpt)]
+    assert main([*train, "--epochs", "1", "--embed-dim", "8", "--hidden-dim", "8"]) == 0
+    return data, ckpt

@@ -81,12 +81,9 @@ def test_calibration_bins_hold_every_example() -> None:
 
 def test_cli_buy_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from streamrec.stream.cli.main import main
+    from tests.support.models import generated_and_trained
 
-    data, ckpt = tmp_path / "events.csv", tmp_path / "m.pt"
-    generate = ["generate", "--out", str(data), "--users", "80", "--items", "30"]
-    assert main([*generate, "--events", "3000", "--seed", "3"]) == 0
-    train = ["train", "--data", str(data), "--format", "csv", "--out", str(ckpt)]
-    assert main([*train, "--epochs", "1", "--embed-dim", "8", "--hidden-dim", "8"]) == 0
+    data, ckpt = generated_and_trained(tmp_path, seed=3, events=3000)
     capsys.readouterr()
     report = tmp_path / "buys"
     argv = ["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--format", "csv"]

@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("models.training",),
     ("models.text",),
     ("models.workflow",),
+    ("models.quality",),
     ("export",),
     ("stream.records",),
     ("stream.config",),
