@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 COMMAND_MODULES = (
     "streamrec.stream.cli.train",
+    "streamrec.stream.cli.evaluate",
     "streamrec.stream.cli.export",
     "streamrec.stream.cli.serve",
     "streamrec.stream.cli.distribute",
