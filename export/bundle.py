@@ -90,6 +90,8 @@ class Manifest(BaseModel):
     vocab: VocabInfo
     graphs: dict[str, str]  # role ("step", "encode", "step_int8", ...) -> file name
     text: TextInfo | None = None  # absent in bundles of models trained without item text
+    # item-to-item transitions in the step graph (alpha, width, recent, ...); None: model alone
+    blend: dict[str, Any] | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)  # training metrics
     verification: dict[str, Any] = Field(default_factory=dict)  # export-time parity figures
     export: dict[str, Any] = Field(default_factory=dict)  # exporter, opset, versions

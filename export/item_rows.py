@@ -96,6 +96,11 @@ class ItemRowScorer:
         return self._k
 
     @property
+    def previous(self) -> int:
+        """Earlier items per user the step reads (0: a graph without transitions)."""
+        return self.step.previous
+
+    @property
     def vocab(self) -> Vocabulary:
         """External id <-> row, new items included."""
         return self._vocab
@@ -141,6 +146,7 @@ class ItemRowScorer:
         actions: np.ndarray,
         states: np.ndarray,
         exclude: np.ndarray | None = None,
+        previous: np.ndarray | None = None,
     ) -> StepResult:
         """Apply one event per user (see :meth:`streamrec.export.runtime.StepSession.run`)."""
-        return self.step.run(items, actions, states, exclude)
+        return self.step.run(items, actions, states, exclude, previous)

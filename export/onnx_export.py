@@ -30,6 +30,7 @@ from streamrec.export.variants import build_variants
 from streamrec.models.inference import create_session
 from streamrec.models.nets.checkpoint import Checkpoint
 from streamrec.models.nets.gru import RecurrentRecommender, score_mask
+from streamrec.models.nets.neighbours import Blend
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +42,29 @@ VERIFY_CHUNK = 1000
 
 
 def export_step(
-    model: RecurrentRecommender, vocab_size: int, k: int, exporter: Exporter = "dynamo"
+    model: RecurrentRecommender,
+    vocab_size: int,
+    k: int,
+    exporter: Exporter = "dynamo",
+    blend: Blend | None = None,
 ) -> bytes:
-    """Serialized ONNX step graph of ``model`` (see streamrec.export.spec for its signature)."""
-    graph = StepGraph(model, vocab_size, k).eval()
+    """Serialized ONNX step graph of ``model`` (see streamrec.export.spec for its signature).
+
+    With ``blend``, the transition table is in the graph and ``previous`` is a fifth input.
+    """
+    graph = StepGraph(model, vocab_size, k, blend).eval()
     c = model.config
-    args = (
+    args: tuple[torch.Tensor, ...] = (
         torch.full((EXPORT_BATCH,), 2, dtype=torch.int64),
         torch.ones(EXPORT_BATCH, dtype=torch.int64),
         torch.zeros(EXPORT_BATCH, c.state_size),
         torch.zeros(EXPORT_BATCH, EXPORT_EXCLUDE, dtype=torch.int64),
     )
+    names: tuple[str, ...] = spec.STEP_INPUTS
+    if blend is not None:
+        args = (*args, torch.zeros(EXPORT_BATCH, blend.previous, dtype=torch.int64))
+        names = spec.BLEND_STEP_INPUTS
+    axes = {n: a for n, a in spec.STEP_DYNAMIC_AXES.items() if n in names or n in spec.STEP_OUTPUTS}
     with torch.no_grad(), warnings.catch_warnings():
         # torch's exporter warns about its own internals (deprecated size checks, axis naming).
         warnings.filterwarnings("ignore", category=FutureWarning, module="torch")
@@ -65,14 +78,15 @@ def export_step(
                 "actions": {0: batch},
                 "state": {0: batch},
                 "exclude": {0: batch, 1: width},
+                "previous": {0: batch},
             }
             program = torch.onnx.export(
                 graph,
                 args,
                 dynamo=True,
-                input_names=list(spec.STEP_INPUTS),
+                input_names=list(names),
                 output_names=list(spec.STEP_OUTPUTS),
-                dynamic_shapes=shapes,
+                dynamic_shapes={n: shapes[n] for n in names},
                 opset_version=spec.OPSET,
                 optimize=True,
                 verbose=False,
@@ -90,9 +104,9 @@ def export_step(
                     args,
                     str(path),
                     dynamo=False,
-                    input_names=list(spec.STEP_INPUTS),
+                    input_names=list(names),
                     output_names=list(spec.STEP_OUTPUTS),
-                    dynamic_axes=spec.STEP_DYNAMIC_AXES,
+                    dynamic_axes=axes,
                     opset_version=17,
                 )
                 proto = onnx.load(str(path))
@@ -101,7 +115,11 @@ def export_step(
 
 
 def run_reference(
-    model: RecurrentRecommender, mask: torch.Tensor, inputs: StepInputs, k: int
+    model: RecurrentRecommender,
+    mask: torch.Tensor,
+    inputs: StepInputs,
+    k: int,
+    blend: Blend | None = None,
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Torch reference outputs ``(state, top_items, top_scores, buy)`` and full masked scores."""
     out = reference_step(
@@ -112,6 +130,8 @@ def run_reference(
         torch.from_numpy(inputs.states),
         torch.from_numpy(inputs.exclude),
         k,
+        blend,
+        None if inputs.previous is None else torch.from_numpy(inputs.previous),
     )
     arrays = tuple(t.numpy() for t in out)
     return arrays[:4], arrays[4]
@@ -119,14 +139,8 @@ def run_reference(
 
 def run_onnx(session: ort.InferenceSession, inputs: StepInputs) -> tuple[np.ndarray, ...]:
     """ORT outputs in the order of ``spec.STEP_OUTPUTS``."""
-    feeds = dict(
-        zip(
-            spec.STEP_INPUTS,
-            (inputs.items, inputs.actions, inputs.states, inputs.exclude),
-            strict=True,
-        )
-    )
-    return tuple(session.run(list(spec.STEP_OUTPUTS), feeds))
+    names = tuple(i.name for i in session.get_inputs())
+    return tuple(session.run(list(spec.STEP_OUTPUTS), inputs.feeds(names)))
 
 
 def check_parity(
@@ -135,13 +149,14 @@ def check_parity(
     vocab_size: int,
     k: int,
     inputs: StepInputs,
+    blend: Blend | None = None,
 ) -> ParityReport:
     """ORT against torch on ``inputs`` (in chunks); the report holds worst diffs and agreement."""
     mask = score_mask(model.config.num_items, vocab_size)
     report = ParityReport()
     for start in range(0, len(inputs), VERIFY_CHUNK):
         chunk = inputs.slice(start, start + VERIFY_CHUNK)
-        ref, full = run_reference(model, mask, chunk, k)
+        ref, full = run_reference(model, mask, chunk, k, blend)
         parity.accumulate(report, ref, run_onnx(session, chunk), full)
     return report
 
@@ -153,6 +168,7 @@ def verify_step(
     k: int,
     real: StepInputs | None = None,
     seed: int = 0,
+    blend: Blend | None = None,
 ) -> dict[str, Any]:
     """Check the exported graph on random and real inputs; raise VerificationError on mismatch."""
     session = create_session(step_onnx, provider="cpu")
@@ -162,12 +178,14 @@ def verify_step(
     random_report = ParityReport()
     mask = score_mask(c.num_items, vocab_size)
     for batch, width in VERIFY_BATCHES:
-        inputs = parity.random_inputs(rng, batch, c.num_items, c.num_actions, c.state_size, width)
-        ref, full = run_reference(model, mask, inputs, k)
+        inputs = parity.random_inputs(
+            rng, batch, c.num_items, c.num_actions, c.state_size, width, _previous(blend)
+        )
+        ref, full = run_reference(model, mask, inputs, k, blend)
         parity.accumulate(random_report, ref, run_onnx(session, inputs), full)
     results["random"] = random_report.to_dict()
     if real is not None:
-        results["real"] = check_parity(session, model, vocab_size, k, real).to_dict()
+        results["real"] = check_parity(session, model, vocab_size, k, real, blend).to_dict()
     else:
         log.warning("no real inputs given: the step graph is verified on random inputs only")
     results["tolerances"] = {
@@ -191,6 +209,11 @@ def verify_step(
         if bad_numbers or rep["agreement"] < 1.0:
             raise VerificationError(f"ONNX Runtime disagrees with torch on {name} inputs: {rep}")
     return results
+
+
+def _previous(blend: Blend | None) -> int:
+    """Width of the ``previous`` input (0: a graph without transitions)."""
+    return 0 if blend is None else blend.previous
 
 
 def json_safe(data: dict[str, Any]) -> dict[str, Any]:
@@ -229,8 +252,13 @@ def export_checkpoint(
     side = ckpt.text_side
     if side is not None and side.weight.shape[0] != c.embed_dim:
         raise ExportError(f"text projection rows {side.weight.shape[0]} != embed_dim {c.embed_dim}")
-    step_onnx = export_step(model, vocab.size, k, exporter)
-    verification: dict[str, Any] = {"step": verify_step(step_onnx, model, vocab.size, k, real)}
+    blend = ckpt.blend
+    if real is not None and blend is not None and real.previous is None:
+        raise ExportError("real inputs for a blended model need the previous items")
+    step_onnx = export_step(model, vocab.size, k, exporter, blend)
+    verification: dict[str, Any] = {
+        "step": verify_step(step_onnx, model, vocab.size, k, real, blend=blend)
+    }
     vocab_json = vocab.to_json()
     files = {spec.STEP_FILE: step_onnx, spec.VOCAB_FILE: vocab_json}
     graphs = {"step": spec.STEP_FILE}
@@ -240,7 +268,13 @@ def export_checkpoint(
         files[spec.ENCODE_FILE], graphs["encode"] = encode_onnx, spec.ENCODE_FILE
     if variants:
         gate_inputs = real or parity.random_inputs(
-            np.random.default_rng(1), 2000, c.num_items, c.num_actions, c.state_size, 8
+            np.random.default_rng(1),
+            2000,
+            c.num_items,
+            c.num_actions,
+            c.state_size,
+            8,
+            _previous(blend),
         )
         variant_files, verification["variants"] = build_variants(step_onnx, variants, gate_inputs)
         for name in variant_files:
@@ -272,6 +306,7 @@ def export_checkpoint(
         },
         "graphs": graphs,
         "text": text,
+        "blend": None if blend is None else blend.describe(),
         "metrics": json_safe(ckpt.metrics),
         "verification": json_safe(verification),
         "export": {
@@ -280,7 +315,7 @@ def export_checkpoint(
             "torch": torch.__version__,
             "onnx": onnx.__version__,
             "onnxruntime": ort.__version__,
-            "inputs": list(spec.STEP_INPUTS),
+            "inputs": list(spec.BLEND_STEP_INPUTS if blend else spec.STEP_INPUTS),
             "outputs": list(spec.STEP_OUTPUTS),
         },
     }

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from streamrec.export.spec import PREVIOUS_INPUT
+
 STATE_ATOL = 1e-4  # max |state_onnx - state_torch|
 SCORE_ATOL = 1e-3  # max |score_onnx - score_torch| on finite top-K scores
 BUY_ATOL = 1e-4
@@ -27,6 +29,7 @@ class StepInputs:
     actions: np.ndarray
     states: np.ndarray
     exclude: np.ndarray
+    previous: np.ndarray | None = None  # (B, P) earlier items, latest first (blended graphs)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -38,7 +41,22 @@ class StepInputs:
             self.actions[start:stop],
             self.states[start:stop],
             self.exclude[start:stop],
+            None if self.previous is None else self.previous[start:stop],
         )
+
+    def feeds(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """ORT feeds for a graph whose inputs are ``names`` (``previous`` only if listed)."""
+        arrays = {
+            "items": self.items,
+            "actions": self.actions,
+            "state": self.states,
+            "exclude": self.exclude,
+        }
+        if PREVIOUS_INPUT in names:
+            if self.previous is None:
+                raise ValueError("this step graph needs the previous items")
+            arrays[PREVIOUS_INPUT] = self.previous
+        return {name: arrays[name] for name in names}
 
 
 @dataclass
@@ -77,15 +95,24 @@ def random_inputs(
     num_actions: int,
     state_size: int,
     exclude_width: int,
+    previous: int = 0,
 ) -> StepInputs:
-    """Uniform random inputs (reserved rows included), states in (-1, 1), padded exclusions."""
+    """Uniform random inputs (reserved rows included), states in (-1, 1), padded exclusions.
+
+    ``previous`` > 0 adds that many earlier items per row (some PAD, as for new users).
+    """
     exclude = rng.integers(0, num_items, (batch, exclude_width))
     exclude[rng.random((batch, exclude_width)) < 0.3] = 0
+    earlier = None
+    if previous:
+        earlier = rng.integers(0, num_items, (batch, previous)).astype(np.int64)
+        earlier[rng.random((batch, previous)) < 0.2] = 0
     return StepInputs(
         items=rng.integers(0, num_items, batch),
         actions=rng.integers(0, num_actions, batch),
         states=rng.uniform(-1, 1, (batch, state_size)).astype(np.float32),
         exclude=exclude.astype(np.int64),
+        previous=earlier,
     )
 
 

@@ -18,6 +18,7 @@ from streamrec.export.spec import MAX_HISTORY
 from streamrec.models.data.actions import Action
 from streamrec.models.data.vocab import PAD, Vocabulary
 from streamrec.models.nets.gru import RecurrentRecommender
+from streamrec.models.nets.neighbours import latest_first
 
 
 def load_sequences(path: str | Path, vocab: Vocabulary, min_len: int = 2) -> list[np.ndarray]:
@@ -70,6 +71,7 @@ def real_step_inputs(
     seed: int = 0,
     exclude_width: int = 8,
     action: int = int(Action.CLICK),
+    previous: int = 0,
 ) -> StepInputs:
     """``n`` real inputs: each user's next item after a random prefix, from its true state."""
     rng = np.random.default_rng(seed)
@@ -79,9 +81,12 @@ def real_step_inputs(
     for row, length in enumerate(lengths):
         recent = prefixes[row, max(0, length - exclude_width) : length]
         exclude[row, : len(recent)] = recent
+    # The prefix's latest items, latest first: what a blended step reads besides the event.
+    earlier = latest_first(prefixes, lengths, previous) if previous else None
     return StepInputs(
         items=nxt,
         actions=np.full(n, action, np.int64),
         states=encode_states(model, prefixes, action),
         exclude=exclude,
+        previous=earlier,
     )

@@ -15,7 +15,13 @@ import numpy as np
 
 from streamrec.export.bundle import Bundle, Manifest, load_bundle
 from streamrec.export.errors import SessionError
-from streamrec.export.spec import ENCODE_OUTPUTS, STEP_INPUTS, STEP_OUTPUTS
+from streamrec.export.spec import (
+    BLEND_STEP_INPUTS,
+    ENCODE_OUTPUTS,
+    PREVIOUS_INPUT,
+    STEP_INPUTS,
+    STEP_OUTPUTS,
+)
 from streamrec.models.data.vocab import Vocabulary
 from streamrec.models.inference import (
     GraphRunner,
@@ -40,7 +46,11 @@ class StepResult:
 
 
 class StepRunner:
-    """A step graph's ORT session and its numpy call: what every step scorer shares."""
+    """A step graph's ORT session and its numpy call: what every step scorer shares.
+
+    :attr:`previous` is how many earlier items per user the graph reads (0 for a graph
+    without item-to-item transitions, which ignores ``previous``).
+    """
 
     def __init__(
         self,
@@ -54,6 +64,7 @@ class StepRunner:
         self.session = create_session(graph, provider=provider, threads=threads, spin=spin)
         self.provider = self.session.get_providers()[0]
         self.state_size = state_size
+        self.previous = 0
         self._check_signature()
         self.runner = GraphRunner(self.session, STEP_OUTPUTS)
 
@@ -63,8 +74,12 @@ class StepRunner:
         actions: np.ndarray,
         states: np.ndarray,
         exclude: np.ndarray | None = None,
+        previous: np.ndarray | None = None,
     ) -> StepResult:
-        """Apply one event per user; ``exclude`` (B,E) rows are never returned (0 = none)."""
+        """Apply one event per user; ``exclude`` (B,E) rows are never returned (0 = none).
+
+        ``previous`` (B, :attr:`previous`) the users' earlier items, latest first (0 = none).
+        """
         batch = len(items)
         feeds: dict[str, np.ndarray] = {
             "items": np.ascontiguousarray(items, np.int64).reshape(batch),
@@ -76,14 +91,25 @@ class StepRunner:
                 else np.ascontiguousarray(exclude, np.int64).reshape(batch, -1)
             ),
         }
+        if self.previous:
+            feeds[PREVIOUS_INPUT] = (
+                np.zeros((batch, self.previous), np.int64)
+                if previous is None
+                else np.ascontiguousarray(previous, np.int64).reshape(batch, self.previous)
+            )
         out = self.runner.run(feeds)
         return StepResult(states=out[0], top_items=out[1], top_scores=out[2], buy_prob=out[3])
 
     def _check_signature(self) -> None:
         names_in = tuple(i.name for i in self.session.get_inputs())
         names_out = tuple(o.name for o in self.session.get_outputs())
-        if names_in != STEP_INPUTS or names_out != STEP_OUTPUTS:
+        if names_in not in (STEP_INPUTS, BLEND_STEP_INPUTS) or names_out != STEP_OUTPUTS:
             raise SessionError(f"graph signature {names_in} -> {names_out} is not a step graph")
+        if names_in == BLEND_STEP_INPUTS:
+            width = self.session.get_inputs()[4].shape[1]
+            if not isinstance(width, int) or width < 1:
+                raise SessionError(f"the step graph's previous input has width {width!r}")
+            self.previous = width
         state_dim = self.session.get_inputs()[2].shape[1]
         if state_dim != self.state_size:
             raise SessionError(
@@ -151,6 +177,11 @@ class StepSession:
         return self.manifest.k
 
     @property
+    def previous(self) -> int:
+        """Earlier items per user the step reads (0: a graph without transitions)."""
+        return self.step.previous
+
+    @property
     def version(self) -> str:
         """Model version of the bundle."""
         return self.manifest.model_version
@@ -165,9 +196,13 @@ class StepSession:
         actions: np.ndarray,
         states: np.ndarray,
         exclude: np.ndarray | None = None,
+        previous: np.ndarray | None = None,
     ) -> StepResult:
-        """Apply one event per user; ``exclude`` (B,E) rows are never returned (0 = none)."""
-        return self.step.run(items, actions, states, exclude)
+        """Apply one event per user; ``exclude`` (B,E) rows are never returned (0 = none).
+
+        ``previous`` the users' earlier items, latest first (read by blended graphs).
+        """
+        return self.step.run(items, actions, states, exclude, previous)
 
     def encode_histories(
         self, items: np.ndarray, actions: np.ndarray, states: np.ndarray | None = None

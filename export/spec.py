@@ -25,12 +25,17 @@ TIME_AXIS: Final = "time"
 #   items (B,) int64, actions (B,) int64, state (B,S) float32, exclude (B,E) int64 (0 = none)
 #   -> state_out (B,S) float32, top_items (B,K) int64, top_scores (B,K) float32, buy_prob (B,)
 STEP_INPUTS: Final = ("items", "actions", "state", "exclude")
+# A step graph with item-to-item transitions (streamrec.models.nets.neighbours.Blend) takes
+#   previous (B,P) int64: the user's P items before this event, latest first (0 = none)
+PREVIOUS_INPUT: Final = "previous"
+BLEND_STEP_INPUTS: Final = (*STEP_INPUTS, PREVIOUS_INPUT)
 STEP_OUTPUTS: Final = ("state_out", "top_items", "top_scores", "buy_prob")
 STEP_DYNAMIC_AXES: Final[dict[str, dict[int, str]]] = {
     "items": {0: BATCH_AXIS},
     "actions": {0: BATCH_AXIS},
     "state": {0: BATCH_AXIS},
     "exclude": {0: BATCH_AXIS, 1: EXCLUDE_AXIS},
+    "previous": {0: BATCH_AXIS},
     "state_out": {0: BATCH_AXIS},
     "top_items": {0: BATCH_AXIS},
     "top_scores": {0: BATCH_AXIS},

@@ -124,10 +124,10 @@ def convert_fp16(step_onnx: bytes) -> bytes:
 
 def _top_items(runner: GraphRunner, inputs: StepInputs) -> np.ndarray:
     out = []
+    names = tuple(i.name for i in runner.session.get_inputs())
     for start in range(0, len(inputs), GATE_CHUNK):
         x = inputs.slice(start, start + GATE_CHUNK)
-        feeds = dict(zip(spec.STEP_INPUTS, (x.items, x.actions, x.states, x.exclude), strict=True))
-        out.append(runner.run(feeds)[1])
+        out.append(runner.run(x.feeds(names))[1])
     return np.concatenate(out)
 
 

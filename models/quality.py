@@ -78,7 +78,10 @@ def quality_rows(
     for name, path in checkpoints.items():
         t = time.monotonic()
         found = evaluate_checkpoint(path, data, fmt, protocol, **load)
-        rows.append(QualityRow(name, found, time.monotonic() - t))
+        label = name
+        if "blend_alpha" in found:  # served with its transitions: evaluated the same way
+            label = f"{name} (served: + its transitions, alpha {found['blend_alpha']:g})"
+        rows.append(QualityRow(label, found, time.monotonic() - t))
         if neighbours and isinstance(load_any(path), Checkpoint):  # recurrent: it has a step
             t = time.monotonic()
             blend = evaluate_blend(path, data, fmt, protocol, alphas, **load)

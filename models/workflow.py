@@ -110,7 +110,9 @@ def evaluate_checkpoint(
     """Metrics of a trained checkpoint; the data is indexed with the checkpoint's vocabulary.
 
     With ``catalog`` (a checkpoint trained with item text), items of the data the checkpoint
-    never saw get rows from their text first, as the worker gives announced items.
+    never saw get rows from their text first, as the worker gives announced items. A checkpoint
+    with a transition blend is scored as its step serves it: its weight and table shape, the
+    table counted on the events before the targets (``blend_alpha`` in the result).
     """
     from streamrec.models.nets.scoring import ModelScorer
     from streamrec.models.training.evaluate import evaluate
@@ -137,7 +139,14 @@ def evaluate_checkpoint(
     device = pick_device()
     model = model.to(device)
     max_len = int(ckpt.train_config.get("max_len", 50))
-    scorer = ModelScorer(model, ckpt.config.num_items, vocab.size, max_len, device)
+    scorer: Any = ModelScorer(model, ckpt.config.num_items, vocab.size, max_len, device)
+    if isinstance(ckpt, Checkpoint) and ckpt.blend is not None:
+        from streamrec.models.training.blend import BlendedScorer, fit_table
+
+        t = ckpt.blend.table
+        table = fit_table(dataset.split, which, vocab.size, t.width, t.recent, t.decay)
+        scorer = BlendedScorer(scorer, table, ckpt.blend.alpha)
+        extra["blend_alpha"] = ckpt.blend.alpha
     return {**evaluate(scorer, dataset.split, which, ties=ties), **extra}
 
 
@@ -148,20 +157,30 @@ def evaluate_blend(
     protocol: Protocol | None = None,
     alphas: tuple[float, ...] | None = None,
     width: int = 64,
+    save: str | Path | None = None,
     **load: Any,
 ) -> dict[str, Any]:
     """A checkpoint's scores plus item-to-item transitions (see models.training.blend).
 
     The weight is chosen on the validation targets; the test figures are at that weight.
     Returns the test metrics, ``alpha`` and the validation NDCG@10 of every weight tried.
+    With ``save``, writes the checkpoint there with the blend (the table counted on every
+    event before the test targets), which export puts into the step graph.
     """
+    from dataclasses import replace
+
     from streamrec.models.training.blend import ALPHAS, choose_blend
 
     scorer, dataset = _checkpoint_scorer(path, data, fmt, protocol, **load)
     rows = dataset.split.data.vocab.size
     choice = choose_blend(scorer, dataset.split, rows, alphas or ALPHAS, width)
     valid = {str(a): round(m["NDCG@10"], 4) for a, m in choice.valid.items()}
-    return {**choice.test, "alpha": choice.alpha, "width": width, "valid_NDCG@10": valid}
+    out = {**choice.test, "alpha": choice.alpha, "width": width, "valid_NDCG@10": valid}
+    if save is not None:
+        ckpt = Checkpoint.load(path)
+        metrics = {**ckpt.metrics, "blend": {"alpha": choice.alpha, "test": choice.test}}
+        out["saved"] = str(replace(ckpt, blend=choice.blend(), metrics=metrics).save(save))
+    return out
 
 
 def evaluate_buys(
@@ -209,6 +228,14 @@ def _event_kwargs(load: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in load.items() if k in keys}
 
 
+@dataclass(frozen=True)
+class BlendOptions:
+    """``streamrec train``'s transition blend: the weights to try and followers per item."""
+
+    alphas: tuple[float, ...]
+    width: int = 64
+
+
 def train_and_save(
     dataset: Dataset,
     cfg: Any,
@@ -216,8 +243,12 @@ def train_and_save(
     report_dir: str | Path | None = None,
     progress: bool = True,
     text: TextOptions | None = None,
+    blend: BlendOptions | None = None,
 ) -> dict[str, Any]:
     """Train, save the checkpoint (and reports); returns every metric as plain data.
+
+    With ``blend`` (recurrent models) the checkpoint also gets item-to-item transitions with
+    the weight chosen on the validation targets (``summary["blend"]``: the served figures).
 
     With ``text`` the recurrent model is trained with item text
     (:mod:`streamrec.models.text.train`); the checkpoint holds the fused item table and the text
@@ -269,6 +300,20 @@ def train_and_save(
         ckpt = AttentionCheckpoint(config, state, split.data.vocab, metrics, cfg.to_dict())  # type: ignore[arg-type]
     else:
         ckpt = Checkpoint(config, state, split.data.vocab, metrics, cfg.to_dict(), side)  # type: ignore[arg-type]
+        if blend is not None:
+            from streamrec.models.training.blend import choose_for_model
+
+            choice = choose_for_model(
+                result.model,  # type: ignore[arg-type]
+                split,
+                cfg.max_len,
+                blend.alphas,
+                blend.width,
+            )
+            ckpt.blend = choice.blend()
+            valid = {str(a): round(m["NDCG@10"], 4) for a, m in choice.valid.items()}
+            summary["blend"] = {"alpha": choice.alpha, "valid_NDCG@10": valid, "test": choice.test}
+            ckpt.metrics = {**metrics, "blend": {"alpha": choice.alpha, "test": choice.test}}
     summary["checkpoint"] = str(ckpt.save(out))
     if report_dir is not None:
         report = Path(report_dir)

@@ -17,6 +17,7 @@ import torch
 
 from streamrec.models.data.vocab import Vocabulary
 from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
+from streamrec.models.nets.neighbours import Blend
 from streamrec.models.nets.sasrec import SASRecConfig, SASRecRecommender
 from streamrec.models.nets.text_side import TextSide
 
@@ -88,19 +89,30 @@ class Checkpoint(_Stored[RecurrentConfig, RecurrentRecommender]):
 
     ``text_side``: the learned text projection of a model trained with item text (its item
     table is already the fused one); serving uses it to give a brand-new item a row.
+    ``blend``: item-to-item transitions added to the model's scores (``streamrec evaluate
+    --neighbours --save``); export puts them into the step graph.
     """
 
     text_side: TextSide | None = None
+    blend: Blend | None = None
     kind: ClassVar[str] = "recurrent"
 
     def _fresh(self) -> RecurrentRecommender:
         return RecurrentRecommender(self.config)
 
     def _extra(self) -> dict[str, Any]:
-        if self.text_side is None:
-            return {}
-        arrays = {k: torch.from_numpy(v) for k, v in self.text_side.arrays().items()}
-        return {"text_side": {"fusion": self.text_side.fusion, **arrays}}
+        extra: dict[str, Any] = {}
+        if self.text_side is not None:
+            arrays = {k: torch.from_numpy(v) for k, v in self.text_side.arrays().items()}
+            extra["text_side"] = {"fusion": self.text_side.fusion, **arrays}
+        if self.blend is not None:
+            if self.blend.table.rows > self.config.num_items:
+                raise CheckpointError(
+                    f"transition table has {self.blend.table.rows} rows, "
+                    f"the model {self.config.num_items}"
+                )
+            extra["blend"] = self.blend.to_payload()
+        return extra
 
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:
@@ -109,9 +121,15 @@ class Checkpoint(_Stored[RecurrentConfig, RecurrentRecommender]):
         if payload.get("model", "recurrent") != "recurrent":
             raise CheckpointError(f"{path} holds a {payload['model']} model, not a recurrent one")
         side = payload.get("text_side")
+        blend = payload.get("blend")
+        try:
+            stored_blend = None if blend is None else Blend.from_payload(blend)
+        except (KeyError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: unreadable transition table: {exc}") from exc
         return cls(
             config=RecurrentConfig.from_dict(payload["config"]),
             text_side=None if side is None else _text_side(side),
+            blend=stored_blend,
             **_common(payload),
         )
 

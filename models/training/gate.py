@@ -3,8 +3,9 @@
 Both models are scored *prequentially* on the newest slice of the stream, which the candidate
 did not train on: each held-out event is predicted from the user's state after every earlier
 event of the window (context first, then the held-out events before it), exactly as the worker
-would have served it. Metrics: HR@K, NDCG@K of the next item under full ranking and the AUC
-of the buy head against "this event is a buy". A target a model cannot rank (an item its
+would have served it (item-to-item transitions included, for a model that carries them).
+Metrics: HR@K, NDCG@K of the next item under full ranking and the AUC of the buy head against
+"this event is a buy". A target a model cannot rank (an item its
 vocabulary lacks) is a miss for that model, which is how a candidate that learned new items
 earns credit for them.
 
@@ -27,6 +28,7 @@ from streamrec.models.data.actions import Action
 from streamrec.models.data.events import Event
 from streamrec.models.nets.checkpoint import Checkpoint, CheckpointError
 from streamrec.models.nets.gru import score_mask
+from streamrec.models.nets.neighbours import Blend
 from streamrec.models.training.metrics import Ranks, auc, ranking_metrics, target_ranks
 from streamrec.models.training.online import user_sequences
 
@@ -139,6 +141,8 @@ def prequential(
         for i, pos in enumerate(target_pos):
             h = out[i, pos - 1]  # state after the event before each target, (P, H)
             scores = (model.item_logits(h)).numpy() + mask
+            if checkpoint.blend is not None:  # as the step serves it: plus the transitions
+                _add_transitions(scores, checkpoint.blend, x[i], pos)
             targets = x[i, pos]
             ranks.append(target_ranks(scores, targets, np.broadcast_to(excluded, scores.shape)))
             probs.append(torch.sigmoid(model.buy_logit(h)).numpy())
@@ -153,6 +157,15 @@ def prequential(
         "buy_AUC": auc(np.concatenate(buys), np.concatenate(probs)),
         "events": float(len(joined.better)),
     }
+
+
+def _add_transitions(scores: np.ndarray, blend: Blend, rows: np.ndarray, pos: np.ndarray) -> None:
+    """Add ``blend``'s weights for the items before each target ``pos`` of ``rows`` in place."""
+    t = blend.table
+    before = pos[:, None] - 1 - np.arange(t.recent)[None, :]  # (P, R), latest first
+    history = np.where(before >= 0, rows[np.maximum(before, 0)], 0)
+    n = min(scores.shape[1], t.rows)
+    scores[:, :n] += np.float32(blend.alpha) * t.dense(history)[:, :n]
 
 
 def decide(candidate: dict[str, float], serving: dict[str, float], cfg: GateConfig) -> GateDecision:

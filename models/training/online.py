@@ -28,6 +28,7 @@ from streamrec.models.data.events import Event
 from streamrec.models.data.vocab import RESERVED, Vocabulary, VocabularyFullError
 from streamrec.models.nets.checkpoint import Checkpoint
 from streamrec.models.nets.gru import RecurrentRecommender, score_mask
+from streamrec.models.nets.neighbours import Blend
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def extend_vocabulary(
         metrics=dict(checkpoint.metrics),
         train_config=dict(checkpoint.train_config),
         text_side=checkpoint.text_side,
+        blend=checkpoint.blend,
     )
     return extended, added
 
@@ -171,6 +173,10 @@ def fine_tune(
     extended, added = extend_vocabulary(checkpoint, events)
     model: RecurrentRecommender = extended.build_model()
     _, seqs = user_sequences(events, extended.vocab)
+    if extended.blend is not None:
+        # The window's transitions (and its new items) enter the table the step carries.
+        table = extended.blend.table.refreshed([rows for rows, _ in seqs], extended.vocab.size)
+        extended.blend = Blend(table, extended.blend.alpha)
     windows = training_windows(seqs, cfg.max_len)
     result = FineTuneResult(checkpoint=extended, new_items=added)
     if not windows:
@@ -210,6 +216,7 @@ def fine_tune(
         metrics=dict(checkpoint.metrics),
         train_config={**checkpoint.train_config, "fine_tune": cfg.__dict__},
         text_side=checkpoint.text_side,  # kept: the promoted bundle serves new items with it
+        blend=extended.blend,
     )
     result.seconds = time.monotonic() - started
     return result

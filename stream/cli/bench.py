@@ -73,8 +73,7 @@ def _quality(args: argparse.Namespace) -> int:
 
     from streamrec.models.quality import format_table, quality_rows, to_dict
     from streamrec.models.training.report import to_json
-    from streamrec.stream.cli.evaluate import parse_alphas
-    from streamrec.stream.cli.train import load_kwargs
+    from streamrec.stream.cli.train import load_kwargs, parse_alphas
 
     checkpoints = {}
     for item in args.checkpoint:

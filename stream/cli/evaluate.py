@@ -11,21 +11,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streamrec.stream.cli.train import DATA_HELP, data_args, load_kwargs
+from streamrec.stream.cli.train import (
+    DATA_HELP,
+    blend_args,
+    data_args,
+    load_kwargs,
+    parse_alphas,
+)
 from streamrec.stream.config.cache import load_cache_settings
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """The ``evaluate`` command."""
     _register_evaluate(sub)
-
-
-def parse_alphas(text: str) -> tuple[float, ...]:
-    """``--alphas``: a comma list of blend weights; ValueError with the message to show."""
-    try:
-        return tuple(float(a) for a in text.split(","))
-    except ValueError:
-        raise ValueError(f"--alphas is a comma list of numbers, not {text!r}") from None
 
 
 def _register_evaluate(sub: argparse._SubParsersAction[Any]) -> None:
@@ -76,13 +74,13 @@ def _register_evaluate(sub: argparse._SubParsersAction[Any]) -> None:
         "each item's strongest followers, counted on the events before the targets) to the "
         "model's scores; alpha is chosen on the validation targets, the test figures use it",
     )
+    blend_args(b)
     b.add_argument(
-        "--alphas",
-        default="0,0.25,0.5,1,2,4",
-        help="comma list of weights to try (default: %(default)s)",
-    )
-    b.add_argument(
-        "--neighbour-width", type=int, default=64, help="followers kept per item (default 64)"
+        "--save",
+        metavar="PATH",
+        default=None,
+        help="write the checkpoint with the chosen blend here (the table counted on every "
+        "event before the test targets); `streamrec export` puts it into the step graph",
     )
     p.add_argument(
         "--buy-report",
@@ -116,6 +114,7 @@ def _evaluate_blend(args: argparse.Namespace) -> int:
         args.protocol,
         alphas,
         args.neighbour_width,
+        save=args.save,
         **load_kwargs(args),
     )
     if args.json:
@@ -123,6 +122,8 @@ def _evaluate_blend(args: argparse.Namespace) -> int:
     else:
         for key, value in metrics.items():
             print(f"{key:>16} {value}")
+    if args.save:
+        print(f"written: {args.save} (alpha {metrics['alpha']:g})", file=sys.stderr)
     return 0
 
 

@@ -137,7 +137,10 @@ def _export(args: argparse.Namespace) -> int:
                     "sequences); verifying on random inputs only"
                 )
             else:
-                real = real_step_inputs(ckpt.build_model(), sequences, args.real_n)
+                previous = 0 if ckpt.blend is None else ckpt.blend.previous
+                real = real_step_inputs(
+                    ckpt.build_model(), sequences, args.real_n, previous=previous
+                )
                 print(f"real inputs: {len(real)} next events from {args.real_data}")
         bundle = export_checkpoint(
             ckpt,
@@ -155,6 +158,12 @@ def _export(args: argparse.Namespace) -> int:
         return 1
     m = bundle.manifest
     print(f"bundle {bundle.path} version {m.model_version}: graphs {', '.join(m.graphs)}")
+    if m.blend:
+        b = m.blend
+        print(
+            f"  transitions in the step: alpha {b['alpha']}, {b['width']} followers per item, "
+            f"{b['recent']} latest items, {b['entries']} entries"
+        )
     for name in ("random", "real"):
         rep = m.verification.get("step", {}).get(name)
         if rep:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 COMMAND_MODULES = (
+    "streamrec.stream.cli.generate",
     "streamrec.stream.cli.train",
     "streamrec.stream.cli.evaluate",
     "streamrec.stream.cli.export",

@@ -1,7 +1,7 @@
-"""`streamrec` subcommands of the models package (registered by streamrec.stream.cli.main).
+"""`streamrec train` (registered by streamrec.stream.cli.main).
 
-``generate``, ``train`` and ``evaluate``. Heavy imports (torch, numpy) happen inside the
-handlers so that ``streamrec --help`` stays instant.
+Also the data and blend options that ``evaluate`` and ``bench`` share. Heavy imports (torch,
+numpy) happen inside the handlers so that ``streamrec --help`` stays instant.
 """
 
 from __future__ import annotations
@@ -45,8 +45,30 @@ accuracy, precision, recall and F1 (prefixed buy_).
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this package's subcommands to the CLI."""
-    _register_generate(sub)
     _register_train(sub)
+
+
+DEFAULT_ALPHAS = "0,0.5,1,2,4,8,16,32,64"
+
+
+def parse_alphas(text: str) -> tuple[float, ...]:
+    """``--alphas``: a comma list of blend weights; ValueError with the message to show."""
+    try:
+        return tuple(float(a) for a in text.split(","))
+    except ValueError:
+        raise ValueError(f"--alphas is a comma list of numbers, not {text!r}") from None
+
+
+def blend_args(group: argparse._ArgumentGroup) -> None:
+    """``--alphas`` and ``--neighbour-width``: the transition blend's search (train, evaluate)."""
+    group.add_argument(
+        "--alphas",
+        default=DEFAULT_ALPHAS,
+        help="comma list of weights to try (default: %(default)s)",
+    )
+    group.add_argument(
+        "--neighbour-width", type=int, default=64, help="followers kept per item (default 64)"
+    )
 
 
 def data_args(p: argparse.ArgumentParser) -> None:
@@ -71,38 +93,6 @@ def load_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "k_core": args.k_core,
         "buys": args.buys,
     }
-
-
-def _register_generate(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser(
-        "generate",
-        help="write synthetic events (CSV or JSONL) with real sequential structure",
-        description=(
-            "Simulate a shop: Zipf popularity, users with drifting topic interests, items "
-            "followed by fixed successor items, click->cart->buy funnels, items released "
-            "over time, sessions. Same --seed, same file. Output columns: "
-            "user_id,item_id,action,ts,session_id (read back with --format csv/jsonl)."
-        ),
-    )
-    p.add_argument("--out", required=True, help="output file (.csv or .jsonl)")
-    p.add_argument("--users", type=int, default=1000, help="number of users")
-    p.add_argument("--items", type=int, default=500, help="catalog size")
-    p.add_argument("--events", type=int, default=50_000, help="number of events")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--sequential", type=float, default=0.6, help="P(next item is a successor)")
-    p.set_defaults(handler=_generate)
-
-
-def _generate(args: argparse.Namespace) -> int:
-    from streamrec.models.data.synthetic import generate_events
-    from streamrec.models.data.writers import write_events
-
-    events = generate_events(
-        args.users, args.items, args.events, args.seed, sequential=args.sequential
-    )
-    n = write_events(events, args.out)
-    print(f"wrote {n} events to {args.out}")
-    return 0
 
 
 def _register_train(sub: argparse._SubParsersAction[Any]) -> None:
@@ -159,6 +149,17 @@ def _register_train(sub: argparse._SubParsersAction[Any]) -> None:
     t.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: auto)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     _text_args(p)
+    b = p.add_argument_group(
+        "item-to-item transitions (gru/lstm)",
+        "After training, the checkpoint gets each item's strongest followers (counted on the "
+        "training events) and the weight alpha at which they are added to the model's scores, "
+        "chosen on the validation targets; alpha 0 means the model alone. Export carries them "
+        "into the step graph, so workers serve the blend (O(3 x width) extra work per event).",
+    )
+    b.add_argument(
+        "--no-neighbours", action="store_true", help="serve the model alone (no transitions)"
+    )
+    blend_args(b)
     p.add_argument("--json", action="store_true", help="print all metrics as JSON last")
     p.set_defaults(handler=_train)
 
@@ -202,7 +203,7 @@ def _text_args(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     from streamrec.models.training.report import to_json
     from streamrec.models.training.train import TrainConfig
-    from streamrec.models.workflow import load_dataset, train_and_save
+    from streamrec.models.workflow import BlendOptions, load_dataset, train_and_save
 
     cfg = TrainConfig(
         model=args.model,
@@ -244,17 +245,32 @@ def _train(args: argparse.Namespace) -> int:
             id_dropout=args.id_dropout,
             encoder_dir=Path(args.text_encoder or load_cache_settings().text_encoder_dir),
         )
+    blend = None
+    if args.model != "sasrec" and not args.no_neighbours:
+        try:
+            blend = BlendOptions(parse_alphas(args.alphas), args.neighbour_width)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     dataset = load_dataset(args.data, args.format, args.protocol, **load_kwargs(args))
     summary = train_and_save(
-        dataset, cfg, args.out, args.report_dir, not args.no_progress, text=text
+        dataset, cfg, args.out, args.report_dir, not args.no_progress, text=text, blend=blend
     )
     test = summary["test"]
+    out = sys.stderr if args.json else sys.stdout
     print(
         f"best epoch {summary['best_epoch']}/{summary['epochs_run']} "
         f"in {summary['train_seconds']} s; test HR@10 {test['HR@10']:.4f} "
         f"NDCG@10 {test['NDCG@10']:.4f}; checkpoint {summary['checkpoint']}",
-        file=sys.stderr if args.json else sys.stdout,
+        file=out,
     )
+    if "blend" in summary:
+        b = summary["blend"]
+        print(
+            f"served with transitions (alpha {b['alpha']:g}, chosen on validation): test "
+            f"HR@10 {b['test']['HR@10']:.4f} NDCG@10 {b['test']['NDCG@10']:.4f}",
+            file=out,
+        )
     if args.json:
         print(to_json(summary))
     return 0

@@ -67,6 +67,10 @@ class Scorer(Protocol):
         """Items returned per row."""
 
     @property
+    def previous(self) -> int:
+        """Earlier items per user the step reads besides the event's (0: none)."""
+
+    @property
     def vocab(self) -> ItemIndex:
         """External id <-> row."""
 
@@ -80,6 +84,7 @@ class Scorer(Protocol):
         actions: npt.NDArray[np.int64],  # (B,)
         states: npt.NDArray[np.float32],  # (B, S)
         exclude: npt.NDArray[np.int64],  # (B, E), padded with 0
+        previous: npt.NDArray[np.int64] | None = None,  # (B, P), latest first, padded with 0
     ) -> StepOutput:
         """One event per row: new states and the top-K excluding ``exclude`` rows."""
 

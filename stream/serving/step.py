@@ -81,6 +81,7 @@ class _Pending:
     base: UserState | None
     recent: npt.NDArray[np.int32] = field(default_factory=lambda: _NO_ROWS)  # shared, read-only
     recent_actions: npt.NDArray[np.uint8] = field(default_factory=lambda: _NO_ACTIONS)
+    prior: npt.NDArray[np.int32] = field(default_factory=lambda: _NO_ROWS)  # rows before items
     items: list[int] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
     events: list[StreamEvent | None] = field(default_factory=list)  # None: re-encode step
@@ -167,6 +168,8 @@ def _plan(
                     p.items.extend(p.recent.tolist())
                     p.actions.extend(p.recent_actions.tolist())
                     p.events.extend([None] * len(p.recent))
+                else:
+                    p.prior = p.recent
         p.items.append(vocab.index(ev.item_id))
         p.actions.append(int(ev.action))
         p.events.append(ev)
@@ -213,7 +216,8 @@ def step_batch(
             if p.excluded:
                 exclude[j, : len(p.excluded)] = list(p.excluded)
         idx = np.asarray(rows)
-        out = scorer.run(items, actions, work[idx], exclude)
+        previous = _previous(batch, r, scorer.previous) if scorer.previous else None
+        out = scorer.run(items, actions, work[idx], exclude, previous)
         result.model_calls += 1
         work[idx] = out.states
         top_items = out.top_items[:, :k]
@@ -251,6 +255,17 @@ def step_batch(
             p, stored_states[i], model.version, config.recent_items, now
         )
     return result
+
+
+def _previous(batch: list[_Pending], r: int, width: int) -> npt.NDArray[np.int64]:
+    """Each user's ``width`` items before its round-``r`` event, latest first (0 = none)."""
+    out = np.zeros((len(batch), width), dtype=np.int64)
+    for j, p in enumerate(batch):
+        rows = p.items[max(0, r - width) : r][::-1]
+        if len(rows) < width and len(p.prior):
+            rows += p.prior[::-1][: width - len(rows)].tolist()
+        out[j, : len(rows)] = rows
+    return out
 
 
 def _new_state(

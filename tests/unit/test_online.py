@@ -135,3 +135,33 @@ def test_fine_tune_loss_stays_finite_when_the_vocabulary_is_full() -> None:
     assert result.checkpoint.vocab.size == base.vocab.capacity
     assert result.losses and all(torch.isfinite(torch.tensor(result.losses)))
     assert all(torch.isfinite(v).all() for v in result.checkpoint.state_dict.values())
+
+
+def test_the_gate_and_fine_tuning_keep_and_refresh_a_models_transitions(
+    stream: list[Event],
+) -> None:
+    """A model that carries transitions is judged as its step serves it, and fine-tuning
+    counts the window's transitions into the table it hands on."""
+    from dataclasses import replace
+
+    from streamrec.models.nets.neighbours import Blend, NeighbourTable
+    from streamrec.models.training.online import user_sequences
+
+    base = untrained(sorted({e.item_id for e in stream}))
+    ctx, hold = stream[:2000], stream[2000:]
+    _, seqs = user_sequences(stream, base.vocab)  # the held-out transitions too: an oracle
+    table = NeighbourTable.fit([rows for rows, _ in seqs], base.vocab.size, width=16)
+    blended = replace(base, blend=Blend(table, 50.0))
+    alone, served = prequential(base, ctx, hold), prequential(blended, ctx, hold)
+    assert served["HR@10"] > alone["HR@10"] + 0.2, (served, alone)
+    # Fine-tuning on events with a new item: its transitions enter the refreshed table.
+    late = [
+        Event(f"late{n}", item, Action.CLICK, 1e9 + n + step)
+        for n in range(30)
+        for step, item in enumerate(("i1", "brand-new"))
+    ]
+    tuned = fine_tune(blended, [*stream[:300], *late], FineTuneConfig(epochs=1))
+    out = tuned.checkpoint
+    assert out.blend is not None and out.blend.alpha == 50.0
+    new_row, i1 = out.vocab.index("brand-new"), out.vocab.index("i1")
+    assert out.blend.table.rows == out.vocab.size and out.blend.table.ids[i1, 0] == new_row
