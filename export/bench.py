@@ -4,6 +4,9 @@ For each catalog size a random model with the default dimensions is exported (th
 exporter and graph), then every batch size is timed with the two engines *interleaved* call by
 call, so load from other processes hits both alike. Reported per cell: latency p50/p99 of one
 batched call and per-event throughput (batch / p50); the ratio is ONNX over torch throughput.
+With ``blend`` the same model is also exported with a random item-to-item transition table (64
+followers per item, the default) and timed in the same interleaving, so the cost of serving
+transitions is a ratio of one run.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ import torch
 
 from streamrec.export import parity
 from streamrec.export.onnx_export import export_step
-from streamrec.export.spec import STEP_INPUTS, STEP_OUTPUTS
+from streamrec.export.spec import BLEND_STEP_INPUTS, STEP_INPUTS, STEP_OUTPUTS
 from streamrec.export.step_graph import reference_step
 from streamrec.models.inference import GraphRunner, Provider, cpu_threads, create_session
 from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender, score_mask
+from streamrec.models.nets.neighbours import Blend, NeighbourTable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ class BenchConfig:
     threads: int | None = None
     provider: Provider = "auto"
     seed: int = 0
+    blend: bool = False  # also time the step with a transition table
 
     @classmethod
     def quick(cls, **overrides: Any) -> BenchConfig:
@@ -111,6 +116,11 @@ def bench_catalog(catalog: int, cfg: BenchConfig) -> list[BenchRow]:
     session = create_session(step, provider=cfg.provider, threads=cfg.threads, spin=False)
     runner = GraphRunner(session, STEP_OUTPUTS)
     onnx_name = f"onnx-{session.get_providers()[0].removesuffix('ExecutionProvider').lower()}"
+    blended = None
+    if cfg.blend:
+        graph = export_step(model, catalog, cfg.k, blend=random_blend(catalog, cfg.seed))
+        s = create_session(graph, provider=cfg.provider, threads=cfg.threads, spin=False)
+        blended = GraphRunner(s, STEP_OUTPUTS)
     mask = score_mask(catalog, catalog)
     rng = np.random.default_rng(cfg.seed)
     rows: list[BenchRow] = []
@@ -118,18 +128,29 @@ def bench_catalog(catalog: int, cfg: BenchConfig) -> list[BenchRow]:
         if batch * catalog > MAX_SCORE_ELEMENTS:
             log.info("catalog %d batch %d skipped (score matrix too large)", catalog, batch)
             continue
-        x = parity.random_inputs(rng, batch, catalog, c.num_actions, c.state_size, EXCLUDE_WIDTH)
-        feeds = dict(zip(STEP_INPUTS, (x.items, x.actions, x.states, x.exclude), strict=True))
+        x = parity.random_inputs(
+            rng, batch, catalog, c.num_actions, c.state_size, EXCLUDE_WIDTH, previous=2
+        )
         it, ac, st, ex = (torch.from_numpy(a) for a in (x.items, x.actions, x.states, x.exclude))
         engines: dict[str, Callable[[], object]] = {
-            onnx_name: partial(runner.run, feeds),
+            onnx_name: partial(runner.run, x.feeds(STEP_INPUTS)),
             "torch-eager": partial(reference_step, model, mask, it, ac, st, ex, cfg.k),
         }
+        if blended is not None:
+            engines[f"{onnx_name}+transitions"] = partial(blended.run, x.feeds(BLEND_STEP_INPUTS))
         samples = time_interleaved(engines, cfg)
         for name, times in samples.items():
             p50, p99, eps = _percentiles(times, batch)
             rows.append(BenchRow(catalog, batch, name, len(times), p50, p99, eps))
     return rows
+
+
+def random_blend(catalog: int, seed: int, width: int = 64) -> Blend:
+    """A transition table of ``width`` random followers per item (the cost, not the quality)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(2, catalog, (catalog, width))
+    weights = rng.uniform(0, 3, (catalog, width)).astype(np.float32)
+    return Blend(NeighbourTable(ids, weights), 16.0)
 
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
@@ -161,7 +182,12 @@ def ratios(rows: list[BenchRow]) -> list[dict[str, Any]]:
         onnx_rows = [r for name, r in engines.items() if name.startswith("onnx")]
         if torch_row and onnx_rows:
             ratio = onnx_rows[0].events_per_s / torch_row.events_per_s
-            out.append({"catalog": catalog, "batch": batch, "ratio": round(ratio, 2)})
+            cell: dict[str, Any] = {"catalog": catalog, "batch": batch, "ratio": round(ratio, 2)}
+            if len(onnx_rows) > 1:  # with transitions: their throughput over the plain step's
+                cell["transitions"] = round(
+                    onnx_rows[1].events_per_s / onnx_rows[0].events_per_s, 3
+                )
+            out.append(cell)
     return out
 
 
@@ -170,10 +196,9 @@ def format_table(result: dict[str, Any]) -> str:
     by_cell: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
     for row in result["rows"]:
         by_cell.setdefault((row["catalog"], row["batch"]), {})[row["engine"]] = row
-    ratio = {(r["catalog"], r["batch"]): r["ratio"] for r in result["ratios"]}
     lines = [
         "| catalog | batch | engine | p50 ms | p99 ms | events/s | torch p50 ms | torch p99 ms "
-        "| torch events/s | ratio |",
+        "| torch events/s | vs torch |",
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (catalog, batch), engines in sorted(by_cell.items()):
@@ -181,10 +206,11 @@ def format_table(result: dict[str, Any]) -> str:
         for name, row in engines.items():
             if name == "torch-eager" or t is None:
                 continue
+            own = row["events_per_s"] / t["events_per_s"] if t["events_per_s"] else float("nan")
             lines.append(
                 f"| {catalog:,} | {batch} | {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
                 f"| {row['events_per_s']:,.0f} | {t['p50_ms']:.2f} | {t['p99_ms']:.2f} "
-                f"| {t['events_per_s']:,.0f} | {ratio.get((catalog, batch), float('nan')):.2f}x |"
+                f"| {t['events_per_s']:,.0f} | {own:.2f}x |"
             )
     return "\n".join(lines)
 

@@ -115,6 +115,11 @@ def add_bench_stream(bench: Subparsers[Any]) -> None:
     )
     b.add_argument("--bundle", type=Path, help="model bundle (default: train a small one)")
     b.add_argument(
+        "--no-transitions",
+        action="store_true",
+        help="the default bundle without item-to-item transitions (the model alone)",
+    )
+    b.add_argument(
         "--data",
         type=Path,
         default=DATASET,

@@ -65,19 +65,34 @@ def generated_payloads(n: int) -> list[tuple[str, str, str, float]]:
     return [(e.user_id, e.item_id, e.action.name.lower(), e.ts) for e in events]
 
 
-def build_bundle(rows: list[tuple[str, str, str, float]], out: Path) -> Path:
-    """An untrained (seeded) GRU over the replay's items: same compute as a trained one."""
+def build_bundle(
+    rows: list[tuple[str, str, str, float]], out: Path, transitions: bool = True
+) -> Path:
+    """An untrained (seeded) GRU over the replay's items: same compute as a trained one.
+
+    With ``transitions`` (what ``streamrec train`` gives by default) the step also carries
+    the replay's item-to-item transitions, as a served model does.
+    """
+    import numpy as np
     import torch
 
     from streamrec.export.onnx_export import export_checkpoint
     from streamrec.models.data.vocab import Vocabulary
     from streamrec.models.nets.checkpoint import Checkpoint
     from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
+    from streamrec.models.nets.neighbours import Blend, NeighbourTable
 
     torch.manual_seed(0)
     vocab = Vocabulary.build(r[1] for r in rows)
     model = RecurrentRecommender(RecurrentConfig(num_items=vocab.capacity))
-    export_checkpoint(Checkpoint(model.config, model.state_dict(), vocab), out, k=10)
+    ckpt = Checkpoint(model.config, model.state_dict(), vocab)
+    if transitions:
+        per_user: dict[str, list[int]] = {}
+        for user, item, _, _ in rows:
+            per_user.setdefault(user, []).append(vocab.index(item))
+        seqs = [np.asarray(v, np.int64) for v in per_user.values()]
+        ckpt.blend = Blend(NeighbourTable.fit(seqs, vocab.size), 16.0)
+    export_checkpoint(ckpt, out, k=10)
     return out
 
 
@@ -125,6 +140,7 @@ def pure_step_rate(
         "pure_step_eps": n / (time.perf_counter() - t0),
         "catalog_rows": session.vocab.capacity,
         "graph": graph,
+        "transitions": session.previous > 0,
         "state_size": session.state_size,
         "k": session.k,
     }
@@ -200,7 +216,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     else:
         rows = taobao_payloads(args.data, args.events)
         source = f"{args.data.name} ({len(rows)} events)"
-    bundle = args.bundle or build_bundle(rows, work / "bundle")
+    bundle = args.bundle or build_bundle(rows, work / "bundle", not args.no_transitions)
     pure = pure_step_rate(bundle, rows, settings)
 
     app = f"bench-{uuid.uuid4().hex[:8]}"
@@ -290,7 +306,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "worker_e2e_p99_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.99),
         "worker_rss_mb": round(max(rss, rss_drain), 1),
         "state_bytes_per_user": state_bytes,
-        "model": {k: pure[k] for k in ("catalog_rows", "state_size", "k", "graph")},
+        "model": {k: pure[k] for k in ("catalog_rows", "state_size", "k", "graph", "transitions")},
         "curve": [asdict(point) for point in curve],
         "time_split": {
             "wall_s": round(wall, 2),
