@@ -13,9 +13,12 @@ if podman image exists "$tag"; then
   echo "debian-base: $tag exists" >&2
   exit 0
 fi
+# Either file may be missing (deb822 sources only, or a classic sources.list only): a grep
+# that finds no file must not end the script under pipefail.
 mirror=$(
-  { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
-    grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}'; } | grep -v security | head -1
+  { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources || true
+    grep -hs '^deb ' /etc/apt/sources.list || true; } \
+    | awk '{print $2}' | { grep -v security || true; } | head -1
 )
 if [ -z "$mirror" ]; then
   echo "debian-base: no Debian mirror in this machine's apt sources" >&2
