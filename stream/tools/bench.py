@@ -66,12 +66,16 @@ def generated_payloads(n: int) -> list[tuple[str, str, str, float]]:
 
 
 def build_bundle(
-    rows: list[tuple[str, str, str, float]], out: Path, transitions: bool = True
+    rows: list[tuple[str, str, str, float]],
+    out: Path,
+    transitions: bool = True,
+    int8: bool = False,
 ) -> Path:
     """An untrained (seeded) GRU over the replay's items: same compute as a trained one.
 
     With ``transitions`` (what ``streamrec train`` gives by default) the step also carries
-    the replay's item-to-item transitions, as a served model does.
+    the replay's item-to-item transitions, as a served model does; with ``int8`` the bundle
+    also gets the int8 step graph (``streamrec export --variants int8``), if its gate admits it.
     """
     import numpy as np
     import torch
@@ -92,7 +96,7 @@ def build_bundle(
             per_user.setdefault(user, []).append(vocab.index(item))
         seqs = [np.asarray(v, np.int64) for v in per_user.values()]
         ckpt.blend = Blend(NeighbourTable.fit(seqs, vocab.size), 16.0)
-    export_checkpoint(ckpt, out, k=10)
+    export_checkpoint(ckpt, out, k=10, variants=("int8",) if int8 else ())
     return out
 
 
@@ -216,7 +220,8 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     else:
         rows = taobao_payloads(args.data, args.events)
         source = f"{args.data.name} ({len(rows)} events)"
-    bundle = args.bundle or build_bundle(rows, work / "bundle", not args.no_transitions)
+    int8 = settings.scoring != "exact"  # STREAMREC_SCORING=int8/auto: serve the int8 graph
+    bundle = args.bundle or build_bundle(rows, work / "bundle", not args.no_transitions, int8)
     pure = pure_step_rate(bundle, rows, settings)
 
     app = f"bench-{uuid.uuid4().hex[:8]}"

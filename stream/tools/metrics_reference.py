@@ -19,13 +19,17 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
 from streamrec.stream.distribution.swap import SwapMetrics
-from streamrec.stream.serving.metrics import Metrics
+from streamrec.stream.serving.metrics import BatchHistogram, Metrics
 from streamrec.stream.trainer.metrics import TrainerMetrics
 from streamrec.stream.worker.sensors import faust_sensors
 
 DOC_PATH = Path("docs") / "metrics.md"
 BEGIN = "<!-- generated: make metrics-doc -->"
 END = "<!-- end generated -->"
+
+# prometheus_client's metric objects, and the worker's batch-fed histogram
+MetricObject = (MetricWrapperBase, BatchHistogram)
+Metric = MetricWrapperBase | BatchHistogram
 
 
 class MetricsReferenceError(ValueError):
@@ -182,7 +186,7 @@ class MetricRow:
         return f"{self.name}_total" if self.kind == "counter" else self.name
 
 
-def worker_metrics() -> tuple[CollectorRegistry, list[MetricWrapperBase]]:
+def worker_metrics() -> tuple[CollectorRegistry, list[Metric]]:
     """The registry of a worker following a models topic, built as the worker builds it.
 
     ``create_app`` makes one :class:`Metrics` and Faust's monitor in its registry;
@@ -193,21 +197,21 @@ def worker_metrics() -> tuple[CollectorRegistry, list[MetricWrapperBase]]:
     swap = SwapMetrics(metrics.registry)
     faust = faust_sensors(metrics.registry).objects()
     objects = [*(v for o in (metrics, swap) for v in vars(o).values()), *faust]
-    return metrics.registry, [m for m in objects if isinstance(m, MetricWrapperBase)]
+    return metrics.registry, [m for m in objects if isinstance(m, MetricObject)]
 
 
-def process_metrics() -> tuple[CollectorRegistry, list[MetricWrapperBase]]:
+def process_metrics() -> tuple[CollectorRegistry, list[Metric]]:
     """Every metric of every streamrec process, in one registry (the page documents them).
 
     A worker's (:func:`worker_metrics`) and the trainer's.
     """
     registry, objects = worker_metrics()
     trainer = TrainerMetrics(registry)
-    extra = [v for v in vars(trainer).values() if isinstance(v, MetricWrapperBase)]
+    extra = [v for v in vars(trainer).values() if isinstance(v, MetricObject)]
     return registry, [*objects, *extra]
 
 
-def label_names(metric: MetricWrapperBase) -> tuple[str, ...]:
+def label_names(metric: Metric) -> tuple[str, ...]:
     """A metric's label names: prometheus_client keeps them only in ``_labelnames``.
 
     A family with labels but no series yet has no samples, so ``collect()`` cannot show them.
@@ -220,7 +224,7 @@ def label_names(metric: MetricWrapperBase) -> tuple[str, ...]:
 
 
 def reference(
-    registry: CollectorRegistry, objects: Iterable[MetricWrapperBase], areas: Sequence[Area] = AREAS
+    registry: CollectorRegistry, objects: Iterable[Metric], areas: Sequence[Area] = AREAS
 ) -> list[MetricRow]:
     """Every family in ``registry`` as a row, ordered by area; raises if an area is missing one."""
     labels: dict[str, tuple[str, ...]] = {}
