@@ -72,10 +72,17 @@ class Vocabulary:
         return self.size
 
     def __contains__(self, raw: object) -> bool:
-        return item_key(raw) in self._index
+        return (isinstance(raw, str) and raw in self._index) or item_key(raw) in self._index
 
     def index(self, raw: object) -> int:
         """Row of an item, ``UNK`` for an id never added."""
+        # Keys are canonical strings, so a string found as it is needs no canonical form (the
+        # per-event case); anything else (an int, surrounding spaces, a bad type) goes through
+        # item_key, which also raises for types that are not ids.
+        if isinstance(raw, str):
+            row = self._index.get(raw)
+            if row is not None:
+                return row
         return self._index.get(item_key(raw), UNK)
 
     def add(self, raw: object) -> int:
