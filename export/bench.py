@@ -53,6 +53,7 @@ class BenchConfig:
     provider: Provider = "auto"
     seed: int = 0
     blend: bool = False  # also time the step with a transition table
+    int8: bool = False  # also time the int8-quantised step graph (its speed, not its gate)
 
     @classmethod
     def quick(cls, **overrides: Any) -> BenchConfig:
@@ -121,6 +122,12 @@ def bench_catalog(catalog: int, cfg: BenchConfig) -> list[BenchRow]:
         graph = export_step(model, catalog, cfg.k, blend=random_blend(catalog, cfg.seed))
         s = create_session(graph, provider=cfg.provider, threads=cfg.threads, spin=False)
         blended = GraphRunner(s, STEP_OUTPUTS)
+    quantised = None
+    if cfg.int8:
+        from streamrec.export.variants import quantize_int8
+
+        s = create_session(quantize_int8(step), provider="cpu", threads=cfg.threads, spin=False)
+        quantised = GraphRunner(s, STEP_OUTPUTS)
     mask = score_mask(catalog, catalog)
     rng = np.random.default_rng(cfg.seed)
     rows: list[BenchRow] = []
@@ -138,6 +145,8 @@ def bench_catalog(catalog: int, cfg: BenchConfig) -> list[BenchRow]:
         }
         if blended is not None:
             engines[f"{onnx_name}+transitions"] = partial(blended.run, x.feeds(BLEND_STEP_INPUTS))
+        if quantised is not None:
+            engines["onnx-cpu-int8"] = partial(quantised.run, x.feeds(STEP_INPUTS))
         samples = time_interleaved(engines, cfg)
         for name, times in samples.items():
             p50, p99, eps = _percentiles(times, batch)
@@ -183,10 +192,10 @@ def ratios(rows: list[BenchRow]) -> list[dict[str, Any]]:
         if torch_row and onnx_rows:
             ratio = onnx_rows[0].events_per_s / torch_row.events_per_s
             cell: dict[str, Any] = {"catalog": catalog, "batch": batch, "ratio": round(ratio, 2)}
-            if len(onnx_rows) > 1:  # with transitions: their throughput over the plain step's
-                cell["transitions"] = round(
-                    onnx_rows[1].events_per_s / onnx_rows[0].events_per_s, 3
-                )
+            plain = onnx_rows[0].events_per_s
+            for row in onnx_rows[1:]:  # variants: their throughput over the plain step's
+                key = "int8" if row.engine.endswith("int8") else "transitions"
+                cell[key] = round(row.events_per_s / plain, 3)
             out.append(cell)
     return out
 

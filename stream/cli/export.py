@@ -82,6 +82,13 @@ def add_bench_step(bench: Subparsers[Any]) -> None:
         "of --json is its throughput over the plain step's",
     )
     s.add_argument(
+        "--int8",
+        action="store_true",
+        help="also time the int8-quantised step (what `export --variants int8` writes) in the "
+        "same interleaving; the int8 column of --json is its throughput over float32's (speed "
+        "only: a random model's int8 graph would not pass export's ranking gate)",
+    )
+    s.add_argument(
         "--gpu-suite",
         action="store_true",
         help="the ONNX step on CUDA vs CPU at 50k and 1M items, batches 1/64/256/1024 (CPU "
@@ -259,7 +266,12 @@ def _bench_step(args: argparse.Namespace) -> int:
     _quiet_exporter_logs()
     if args.gpu_suite:
         return _gpu_suite(args)
-    overrides = {"provider": args.provider, "blend": args.transitions, **_grid(args, "threads")}
+    overrides = {
+        "provider": args.provider,
+        "blend": args.transitions,
+        "int8": args.int8,
+        **_grid(args, "threads"),
+    }
     cfg = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
     result = run_bench(cfg)
     if args.json:
@@ -268,11 +280,12 @@ def _bench_step(args: argparse.Namespace) -> int:
         print(f"threads {result['threads']}, torch {result['torch']}")
         print(format_table(result))
         for cell in result["ratios"]:
-            if "transitions" in cell:
-                print(
-                    f"{cell['catalog']:,} items, batch {cell['batch']}: with transitions "
-                    f"{cell['transitions']:.2f}x the plain step's events/s"
-                )
+            for key in ("transitions", "int8"):
+                if key in cell:
+                    print(
+                        f"{cell['catalog']:,} items, batch {cell['batch']}: {key} "
+                        f"{cell[key]:.2f}x the plain step's events/s"
+                    )
     return 0
 
 
