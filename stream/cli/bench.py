@@ -115,6 +115,13 @@ def add_bench_stream(bench: Subparsers[Any]) -> None:
     )
     b.add_argument("--bundle", type=Path, help="model bundle (default: train a small one)")
     b.add_argument(
+        "--catalog",
+        type=int,
+        default=0,
+        help="items in the default bundle's catalog: the replay's items plus items no event "
+        "names, up to this many (0: the replay's items only), e.g. 100000 or 1000000",
+    )
+    b.add_argument(
         "--no-transitions",
         action="store_true",
         help="the default bundle without item-to-item transitions (the model alone)",

@@ -70,12 +70,15 @@ def build_bundle(
     out: Path,
     transitions: bool = True,
     int8: bool = False,
+    catalog: int = 0,
 ) -> Path:
     """An untrained (seeded) GRU over the replay's items: same compute as a trained one.
 
     With ``transitions`` (what ``streamrec train`` gives by default) the step also carries
     the replay's item-to-item transitions, as a served model does; with ``int8`` the bundle
     also gets the int8 step graph (``streamrec export --variants int8``), if its gate admits it.
+    ``catalog`` > the replay's items adds items no event names until the vocabulary holds that
+    many, so the step scores a catalog of that size.
     """
     import numpy as np
     import torch
@@ -87,7 +90,9 @@ def build_bundle(
     from streamrec.models.nets.neighbours import Blend, NeighbourTable
 
     torch.manual_seed(0)
-    vocab = Vocabulary.build(r[1] for r in rows)
+    named = list(dict.fromkeys(r[1] for r in rows))
+    extra = [f"catalog-{n}" for n in range(max(0, catalog - len(named)))]
+    vocab = Vocabulary.build([*named, *extra])
     model = RecurrentRecommender(RecurrentConfig(num_items=vocab.capacity))
     ckpt = Checkpoint(model.config, model.state_dict(), vocab)
     if transitions:
@@ -221,7 +226,9 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         rows = taobao_payloads(args.data, args.events)
         source = f"{args.data.name} ({len(rows)} events)"
     int8 = settings.scoring != "exact"  # STREAMREC_SCORING=int8/auto: serve the int8 graph
-    bundle = args.bundle or build_bundle(rows, work / "bundle", not args.no_transitions, int8)
+    bundle = args.bundle or build_bundle(
+        rows, work / "bundle", not args.no_transitions, int8, args.catalog
+    )
     pure = pure_step_rate(bundle, rows, settings)
 
     app = f"bench-{uuid.uuid4().hex[:8]}"
