@@ -30,7 +30,15 @@ from streamrec.export.errors import (
     BundleIncompleteError,
     ManifestError,
 )
-from streamrec.export.spec import BUNDLE_FORMAT, MANIFEST_FILE, STEP_FILE, VOCAB_FILE
+from streamrec.export.spec import (
+    BUNDLE_FORMAT,
+    INDEX_FILE,
+    ITEMS_FILE,
+    MANIFEST_FILE,
+    QUERY_FILE,
+    STEP_FILE,
+    VOCAB_FILE,
+)
 from streamrec.models.data.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -75,6 +83,25 @@ class TextInfo(BaseModel):
     text_dim: int = Field(gt=0)  # width of the sentence embeddings it projects
 
 
+class IndexInfo(BaseModel):
+    """The item index that serves top-K on large catalogs (streamrec.export.indexed_step).
+
+    The ``query`` graph gives the query vectors; ``items_file`` holds the table, bias and
+    transitions the candidates are rescored with; ``file`` is the faiss HNSW graph over the
+    assigned rows. ``recall`` (at 10, against exact scoring) was measured at export.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str = INDEX_FILE
+    items_file: str = ITEMS_FILE
+    ef_search: int = Field(gt=0)
+    m: int = Field(gt=0)
+    rows: int = Field(ge=0)
+    recall: float = Field(ge=0, le=1)
+    floor: float = Field(ge=0, le=1)
+
+
 class Manifest(BaseModel):
     """Self-description of a bundle; ``files`` maps every other file to its sha256."""
 
@@ -92,6 +119,7 @@ class Manifest(BaseModel):
     text: TextInfo | None = None  # absent in bundles of models trained without item text
     # item-to-item transitions in the step graph (alpha, width, recent, ...); None: model alone
     blend: dict[str, Any] | None = None
+    index: IndexInfo | None = None  # absent: exact scoring only
     metrics: dict[str, Any] = Field(default_factory=dict)  # training metrics
     verification: dict[str, Any] = Field(default_factory=dict)  # export-time parity figures
     export: dict[str, Any] = Field(default_factory=dict)  # exporter, opset, versions
@@ -122,6 +150,12 @@ class Bundle:
         name = self.manifest.graphs.get(role)
         if name is None:
             raise BundleError(f"bundle {self.path} has no {role!r} graph")
+        return self._checked_bytes(name)
+
+    def file_bytes(self, name: str) -> bytes:
+        """Bytes of any file the manifest lists, re-checked against its checksum."""
+        if name not in self.manifest.files:
+            raise BundleError(f"bundle {self.path} has no file {name!r}")
         return self._checked_bytes(name)
 
     def text_side(self) -> TextSide | None:
@@ -290,6 +324,12 @@ def _check_consistent(m: Manifest, path: Path) -> None:
         problems.append("vocab.sha256 differs from files[vocab.file]")
     if m.text is not None and m.text.file not in m.files:
         problems.append(f"text projection {m.text.file} is not in files")
+    if m.index is not None:
+        for name in (m.index.file, m.index.items_file):
+            if name not in m.files:
+                problems.append(f"index file {name} is not in files")
+        if m.graphs.get("query") != QUERY_FILE:
+            problems.append(f"an index needs graphs to map 'query' to {QUERY_FILE}")
     if m.vocab.capacity != m.dims.num_items:
         problems.append(f"vocab capacity {m.vocab.capacity} != dims.num_items {m.dims.num_items}")
     if m.vocab.size != m.dims.vocab_size:

@@ -4,7 +4,9 @@ The step graph stores the (tied) item table and the per-row score bias (item bia
 two initializers. :class:`ItemRowScorer` keeps the graph's proto beside its session;
 :meth:`ItemRowScorer.with_items` assigns free vocabulary rows to new items, writes their
 vectors and bias into copies of those initializers and builds a new session. Existing rows are
-untouched, so users' states stay valid and the model version is kept.
+untouched, so users' states stay valid and the model version is kept. A session served
+through the bundle's item index becomes an :class:`IndexedRowScorer`: new rows go into a copy
+of its item table and into the index itself (no rebuild, no new session).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from onnx import numpy_helper
 
 from streamrec.export.bundle import Bundle
 from streamrec.export.errors import SessionError
-from streamrec.export.runtime import StepResult, StepRunner, StepSession
+from streamrec.export.indexed_step import IndexedStep
+from streamrec.export.runtime import StepRunner, StepSession
+from streamrec.export.step_result import StepResult
 from streamrec.models.data.vocab import RESERVED, Vocabulary
 from streamrec.models.inference import Provider, provider_of
 
@@ -30,55 +34,19 @@ ITEM_TABLE: Final = "model.item_embedding.weight"  # (num_items, embed_dim), tie
 SCORE_BIAS: Final = "score_bias"  # (num_items,): item bias, -inf on unassigned rows
 
 
-class ItemRowScorer:
-    """A step scorer (streamrec.stream.serving.step.Scorer) whose graph can take new item rows.
+class _RowScorer:
+    """What both growing scorers share: a step, its vocabulary, version and bundle."""
 
-    ``bundle`` is the bundle the graph came from (its text projection serves new items).
-    """
+    step: StepRunner | IndexedStep
 
     def __init__(
-        self,
-        proto: onnx.ModelProto,
-        vocab: Vocabulary,
-        *,
-        version: str,
-        state_size: int,
-        k: int,
-        provider: Provider = "cpu",
-        threads: int | None = None,
-        bundle: Bundle | None = None,
+        self, vocab: Vocabulary, *, version: str, state_size: int, k: int, bundle: Bundle | None
     ) -> None:
-        self.proto = proto
         self.bundle = bundle
         self._vocab = vocab
         self._version = version
         self._state_size = state_size
         self._k = k
-        self._provider: Provider = provider
-        self._threads = threads
-        self._init = {i.name: n for n, i in enumerate(proto.graph.initializer)}
-        for name in (ITEM_TABLE, SCORE_BIAS):
-            if name not in self._init:
-                raise SessionError(f"step graph has no {name!r} initializer (not a tied model?)")
-        self.step = StepRunner(
-            proto.SerializeToString(), state_size, provider=provider, threads=threads, spin=False
-        )
-
-    @classmethod
-    def from_session(cls, session: StepSession, threads: int | None = None) -> ItemRowScorer:
-        """The same graph as a bundle's step session, ready to take new rows."""
-        proto = onnx.load_from_string(session.bundle.graph_bytes(session.graph))
-        vocab = session.vocab.copy()
-        return cls(
-            proto,
-            vocab,
-            version=session.version,
-            state_size=session.state_size,
-            k=session.k,
-            provider=provider_of(session.provider),
-            threads=threads,
-            bundle=session.bundle,
-        )
 
     @property
     def version(self) -> str:
@@ -97,13 +65,77 @@ class ItemRowScorer:
 
     @property
     def previous(self) -> int:
-        """Earlier items per user the step reads (0: a graph without transitions)."""
+        """Earlier items per user the step reads (0: a model without transitions)."""
         return self.step.previous
 
     @property
     def vocab(self) -> Vocabulary:
         """External id <-> row, new items included."""
         return self._vocab
+
+    def run(
+        self,
+        items: np.ndarray,
+        actions: np.ndarray,
+        states: np.ndarray,
+        exclude: np.ndarray | None = None,
+        previous: np.ndarray | None = None,
+    ) -> StepResult:
+        """Apply one event per user (see :meth:`streamrec.export.runtime.StepSession.run`)."""
+        return self.step.run(items, actions, states, exclude, previous)
+
+
+class ItemRowScorer(_RowScorer):
+    """A step scorer (streamrec.stream.serving.step.Scorer) whose graph can take new item rows.
+
+    ``bundle`` is the bundle the graph came from (its text projection serves new items).
+    """
+
+    def __init__(
+        self,
+        proto: onnx.ModelProto,
+        vocab: Vocabulary,
+        *,
+        version: str,
+        state_size: int,
+        k: int,
+        provider: Provider = "cpu",
+        threads: int | None = None,
+        bundle: Bundle | None = None,
+    ) -> None:
+        super().__init__(vocab, version=version, state_size=state_size, k=k, bundle=bundle)
+        self.proto = proto
+        self._provider: Provider = provider
+        self._threads = threads
+        self._init = {i.name: n for n, i in enumerate(proto.graph.initializer)}
+        for name in (ITEM_TABLE, SCORE_BIAS):
+            if name not in self._init:
+                raise SessionError(f"step graph has no {name!r} initializer (not a tied model?)")
+        self.step = StepRunner(
+            proto.SerializeToString(), state_size, provider=provider, threads=threads, spin=False
+        )
+
+    @classmethod
+    def from_session(
+        cls, session: StepSession, threads: int | None = None
+    ) -> ItemRowScorer | IndexedRowScorer:
+        """The same graph as a bundle's step session, ready to take new rows."""
+        if isinstance(session.step, IndexedStep):
+            return IndexedRowScorer(
+                session.step, session.vocab.copy(), version=session.version, bundle=session.bundle
+            )
+        proto = onnx.load_from_string(session.bundle.graph_bytes(session.graph))
+        vocab = session.vocab.copy()
+        return cls(
+            proto,
+            vocab,
+            version=session.version,
+            state_size=session.state_size,
+            k=session.k,
+            provider=provider_of(session.provider),
+            threads=threads,
+            bundle=session.bundle,
+        )
 
     def array(self, name: str) -> np.ndarray:
         """A copy of an initializer as numpy."""
@@ -140,13 +172,31 @@ class ItemRowScorer:
             bundle=self.bundle,
         )
 
-    def run(
-        self,
-        items: np.ndarray,
-        actions: np.ndarray,
-        states: np.ndarray,
-        exclude: np.ndarray | None = None,
-        previous: np.ndarray | None = None,
-    ) -> StepResult:
-        """Apply one event per user (see :meth:`streamrec.export.runtime.StepSession.run`)."""
-        return self.step.run(items, actions, states, exclude, previous)
+
+class IndexedRowScorer(_RowScorer):
+    """A step scorer served through an item index that can take new item rows."""
+
+    def __init__(
+        self, step: IndexedStep, vocab: Vocabulary, *, version: str, bundle: Bundle | None
+    ) -> None:
+        super().__init__(
+            vocab, version=version, state_size=step.state_size, k=step.k, bundle=bundle
+        )
+        self.step: IndexedStep = step
+
+    def known_bias(self) -> np.ndarray:
+        """Score bias of the assigned item rows (for choosing a new item's bias)."""
+        bias = self.step.items.bias[RESERVED : self._vocab.size]
+        finite: np.ndarray = bias[np.isfinite(bias)]
+        return finite
+
+    def with_items(
+        self, ids: Sequence[str], vectors: np.ndarray, bias: float | np.ndarray
+    ) -> IndexedRowScorer:
+        """A new scorer where ``ids`` (new ones get free rows) have ``vectors`` ``(n, E)``."""
+        vocab = self._vocab.copy()
+        rows = np.array([vocab.add(i) for i in ids], dtype=np.int64)  # VocabularyFullError
+        step = self.step.with_items(rows, vectors, bias)
+        log.info("added %d item rows to the index (vocabulary %d/%d)", len(rows), vocab.size,
+                 vocab.capacity)  # fmt: skip
+        return IndexedRowScorer(step, vocab, version=self._version, bundle=self.bundle)

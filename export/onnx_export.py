@@ -24,7 +24,9 @@ from streamrec.export import parity, spec
 from streamrec.export.bundle import TEXT_SIDE_FILE, Bundle, sha256_bytes, utc_now, write_bundle
 from streamrec.export.encode_graph import build_encode, verify_encode
 from streamrec.export.errors import ExportError, VerificationError
+from streamrec.export.index_gate import INDEX_FLOOR, build_index
 from streamrec.export.parity import ParityReport, StepInputs
+from streamrec.export.query_graph import export_query, item_table, verify_query
 from streamrec.export.step_graph import StepGraph, reference_step
 from streamrec.export.variants import build_variants
 from streamrec.models.inference import create_session
@@ -39,6 +41,7 @@ EXPORT_BATCH = 2
 EXPORT_EXCLUDE = 3
 VERIFY_BATCHES = ((1, 1), (7, 5), (64, 1), (257, 16))  # (batch, exclude width), batch != 2
 VERIFY_CHUNK = 1000
+INDEX_MIN_ROWS = 50_000  # assigned rows from which export builds an item index by default
 
 
 def export_step(
@@ -236,6 +239,8 @@ def export_checkpoint(
     variants: tuple[str, ...] = (),
     exporter: Exporter = "dynamo",
     overwrite: bool = False,
+    index: bool | None = None,
+    index_floor: float = INDEX_FLOOR,
 ) -> Bundle:
     """Export, verify and atomically write a bundle; raises before writing if parity fails.
 
@@ -243,6 +248,9 @@ def export_checkpoint(
     ``encode`` adds the history encoder; ``variants`` lists optional graphs to try
     (``"int8"``, ``"fp16"``), each written only if its gate admits it. A checkpoint with a
     ``text_side`` (trained with item text) carries it into the bundle as ``text_side.npz``.
+    ``index`` adds an item index (query graph, item table, HNSW graph) admitted only at
+    recall@10 >= ``index_floor`` against exact scoring; None builds one from
+    :data:`INDEX_MIN_ROWS` assigned rows.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.load(checkpoint)
     model = ckpt.build_model()
@@ -266,16 +274,36 @@ def export_checkpoint(
         encode_onnx = build_encode(model)
         verification["encode"] = verify_encode(encode_onnx, model, parity.STATE_ATOL)
         files[spec.ENCODE_FILE], graphs["encode"] = encode_onnx, spec.ENCODE_FILE
-    if variants:
-        gate_inputs = real or parity.random_inputs(
-            np.random.default_rng(1),
-            2000,
-            c.num_items,
-            c.num_actions,
-            c.state_size,
-            8,
-            _previous(blend),
+    gate_inputs = real or parity.random_inputs(
+        np.random.default_rng(1),
+        2000,
+        c.num_items,
+        c.num_actions,
+        c.state_size,
+        8,
+        _previous(blend),
+    )
+    index_info: dict[str, Any] | None = None
+    if index if index is not None else vocab.size >= INDEX_MIN_ROWS:
+        query_onnx = export_query(model)
+        verification["query"] = verify_query(query_onnx, model)
+        table = item_table(model, vocab.size, blend)
+        built, report = build_index(
+            step_onnx, query_onnx, table, c.state_size, k, gate_inputs, index_floor
         )
+        verification["index"] = report.to_dict()
+        if built is not None:
+            files[spec.QUERY_FILE], graphs["query"] = query_onnx, spec.QUERY_FILE
+            files[spec.ITEMS_FILE] = table.to_bytes()
+            files[spec.INDEX_FILE] = built.to_bytes()
+            index_info = {
+                "ef_search": report.ef_search,
+                "m": report.m,
+                "rows": report.rows,
+                "recall": report.recall,
+                "floor": index_floor,
+            }
+    if variants:
         variant_files, verification["variants"] = build_variants(step_onnx, variants, gate_inputs)
         for name in variant_files:
             graphs[Path(name).stem.replace(".", "_")] = name
@@ -307,6 +335,7 @@ def export_checkpoint(
         "graphs": graphs,
         "text": text,
         "blend": None if blend is None else blend.describe(),
+        "index": index_info,
         "metrics": json_safe(ckpt.metrics),
         "verification": json_safe(verification),
         "export": {

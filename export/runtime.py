@@ -7,9 +7,8 @@ Workers import this module, never torch. Sessions come from
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,10 +17,12 @@ from streamrec.export.errors import SessionError
 from streamrec.export.spec import (
     BLEND_STEP_INPUTS,
     ENCODE_OUTPUTS,
+    INDEX_ROLE,
     PREVIOUS_INPUT,
     STEP_INPUTS,
     STEP_OUTPUTS,
 )
+from streamrec.export.step_result import StepResult
 from streamrec.models.data.vocab import Vocabulary
 from streamrec.models.inference import (
     GraphRunner,
@@ -30,19 +31,12 @@ from streamrec.models.inference import (
     provider_of,
 )
 
+if TYPE_CHECKING:
+    from streamrec.export.indexed_step import IndexedStep
+
 log = logging.getLogger(__name__)
 
 WARMUP_BATCHES = (1, 64)
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One batch of step outputs, numpy on the host."""
-
-    states: np.ndarray  # (B, S) float32
-    top_items: np.ndarray  # (B, K) int64 rows; a score of -inf marks "no item"
-    top_scores: np.ndarray  # (B, K) float32, descending
-    buy_prob: np.ndarray  # (B,) float32
 
 
 class StepRunner:
@@ -118,7 +112,11 @@ class StepRunner:
 
 
 class StepSession:
-    """The bundle's step graph behind a numpy API: ``run(items, actions, states, exclude)``."""
+    """The bundle's step graph behind a numpy API: ``run(items, actions, states, exclude)``.
+
+    ``graph`` is a graph role of the bundle (``"step"``, ``"step_int8"``...) or ``"index"``:
+    the query graph with the bundle's item index (streamrec.export.indexed_step).
+    """
 
     def __init__(
         self,
@@ -132,13 +130,19 @@ class StepSession:
     ) -> None:
         self.bundle = bundle
         self.graph = graph
-        self.step = StepRunner(
-            bundle.graph_bytes(graph),
-            bundle.manifest.dims.state_size,
-            provider=provider,
-            threads=threads,
-            spin=spin,
-        )
+        self.step: StepRunner | IndexedStep
+        if graph == INDEX_ROLE:
+            from streamrec.export.indexed_step import open_indexed
+
+            self.step = open_indexed(bundle, provider=provider, threads=threads, spin=spin)
+        else:
+            self.step = StepRunner(
+                bundle.graph_bytes(graph),
+                bundle.manifest.dims.state_size,
+                provider=provider,
+                threads=threads,
+                spin=spin,
+            )
         self.session = self.step.session
         self.provider = self.step.provider
         self._threads = threads

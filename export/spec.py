@@ -15,6 +15,9 @@ STEP_FILE: Final = "step.onnx"
 ENCODE_FILE: Final = "encode.onnx"
 STEP_INT8_FILE: Final = "step.int8.onnx"
 STEP_FP16_FILE: Final = "step.fp16.onnx"
+QUERY_FILE: Final = "query.onnx"
+ITEMS_FILE: Final = "items.npz"
+INDEX_FILE: Final = "items.faiss"
 
 OPSET: Final = 20
 BATCH_AXIS: Final = "batch"
@@ -41,6 +44,14 @@ STEP_DYNAMIC_AXES: Final[dict[str, dict[int, str]]] = {
     "top_scores": {0: BATCH_AXIS},
     "buy_prob": {0: BATCH_AXIS},
 }
+
+# Query graph (large catalogs on CPU): the step without the scoring; the bundle's item index
+# (INDEX_FILE, over ITEMS_FILE's rows) finds the top-K.
+#   items (B,) int64, actions (B,) int64, state (B,S) float32
+#   -> state_out (B,S) float32, query (B,D) float32, buy_prob (B,) float32
+INDEX_ROLE: Final = "index"  # the serving "graph" that takes top-K from the bundle's item index
+QUERY_INPUTS: Final = ("items", "actions", "state")
+QUERY_OUTPUTS: Final = ("state_out", "query", "buy_prob")
 
 # Encode graph: a padded history per user, right-aligned (PAD first), from a given state.
 #   items (B,T) int64, actions (B,T) int64, state (B,S) float32 -> state_out (B,S) float32

@@ -44,6 +44,21 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="comma list of optional graphs to try: int8 (CPU), fp16 (GPU); '' for none",
     )
     e.add_argument("--no-encode", action="store_true", help="skip the history encoder graph")
+    e.add_argument(
+        "--index",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add an item index (query graph, item table, HNSW graph) that serves top-K on "
+        "large catalogs without scoring every item; admitted only if its recall@10 against "
+        "exact scoring reaches --index-floor on the verification inputs (default: built from "
+        "50,000 items)",
+    )
+    e.add_argument(
+        "--index-floor",
+        type=float,
+        default=0.95,
+        help="recall@10 against exact scoring below which the index is refused",
+    )
     e.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     e.set_defaults(handler=_export)
 
@@ -181,6 +196,8 @@ def _export(args: argparse.Namespace) -> int:
             variants=variants,
             encode=not args.no_encode,
             overwrite=args.overwrite,
+            index=args.index,
+            index_floor=args.index_floor,
         )
     except (ExportError, SessionError, CheckpointError, OSError) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
@@ -204,6 +221,14 @@ def _export(args: argparse.Namespace) -> int:
     for name, info in m.verification.get("variants", {}).items():
         verdict = "admitted" if info.get("admitted") else f"rejected ({info.get('reason')})"
         print(f"  variant {name}: {verdict}")
+    ix = m.verification.get("index")
+    if ix:
+        verdict = "admitted" if ix["admitted"] else "REFUSED"
+        print(
+            f"  item index: {verdict}: {ix['reason']}; {ix['rows']:,} rows, built in "
+            f"{ix['build_s']:.1f} s, {ix['size_mb']:.0f} MB; {ix['index_us']:.0f} us/event "
+            f"vs exact {ix['exact_us']:.0f} us/event ({ix['inputs']} inputs, one thread)"
+        )
     return 0
 
 

@@ -148,6 +148,20 @@ class Settings(DeploymentSettings):
         "only, refused at start when the bundle has none); auto (int8 when the bundle has "
         "one and the step runs on the CPU, else exact).",
     )
+    topk: Literal["auto", "exact", "index"] = Field(
+        "auto",
+        description="Where each event's top-K comes from: exact (score every item row); index "
+        "(the bundle's item index: query vector, index candidates, exact rescoring; refused "
+        "at start when the bundle has none); auto (the index when the bundle carries one, the "
+        "step runs on the CPU, scoring is not int8 and the catalog has at least "
+        "index_min_items items, else exact).",
+    )
+    index_min_items: int = Field(
+        50_000,
+        ge=0,
+        description="Catalog size (assigned item rows) from which topk=auto serves through the "
+        "bundle's item index; below it scoring every row is as fast.",
+    )
 
     lag_refresh_s: float = Field(
         5.0,

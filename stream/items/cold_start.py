@@ -110,7 +110,7 @@ class ItemRows:
 
     def add(self, model: ServingModel, records: Sequence[ItemRecord]) -> ServingModel | None:
         """A model that also scores the unseen ``records`` (None: all known, or no projection)."""
-        from streamrec.export.item_rows import ItemRowScorer
+        from streamrec.export.item_rows import IndexedRowScorer, ItemRowScorer
         from streamrec.export.runtime import StepSession
 
         scorer = model.scorer
@@ -122,7 +122,7 @@ class ItemRows:
             return None
         if isinstance(scorer, StepSession):
             scorer = ItemRowScorer.from_session(scorer, threads=1)
-        if not isinstance(scorer, ItemRowScorer):
+        if not isinstance(scorer, ItemRowScorer | IndexedRowScorer):
             raise TypeError(f"cannot add rows to a {type(scorer).__name__}")
         texts = self.encoder.encode([r.text() for r in fresh.values()])
         vectors = side.text_row(texts)  # (n, E)

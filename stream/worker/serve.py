@@ -15,12 +15,15 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamrec.export.spec import INDEX_ROLE
+from streamrec.models.data.vocab import RESERVED
 from streamrec.stream.config.settings import Settings
 from streamrec.stream.serving.model import ServingModel
 from streamrec.stream.transport import diagnose
 from streamrec.stream.worker.logs import logging_config
 
 if TYPE_CHECKING:
+    from streamrec.export.bundle import Manifest
     from streamrec.stream.worker.app import StreamApp
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,28 @@ def scoring_graph(settings: Settings, graphs: Collection[str], on_gpu: bool) -> 
     return INT8_GRAPH if has_int8 and not on_gpu else "step"
 
 
+def topk_source(settings: Settings, manifest: Manifest, on_gpu: bool) -> str | None:
+    """``"index"`` when the bundle's item index serves the top-K, else None (exact scoring).
+
+    Raises :class:`WorkerConfigError` when the index is required and cannot serve.
+    """
+    if settings.topk == "exact":
+        return None
+    has_index = manifest.index is not None
+    if settings.topk == "index":
+        if not has_index:
+            raise WorkerConfigError(
+                "STREAMREC_TOPK=index but the bundle has no item index (export it with "
+                "--index; its recall gate may have refused it), or use STREAMREC_TOPK=exact "
+                "or auto"
+            )
+        return INDEX_ROLE
+    large = manifest.vocab.size - RESERVED >= settings.index_min_items
+    if has_index and large and not on_gpu and settings.scoring != "int8":
+        return INDEX_ROLE
+    return None
+
+
 def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
     """A function: bundle directory -> verified, warmed-up serving model (the worker's ORT)."""
     from streamrec.export.bundle import load_bundle
@@ -69,7 +94,10 @@ def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
     def load(path: Path) -> ServingModel:
         bundle = load_bundle(path)
         provider = settings.onnx_provider
-        graph = scoring_graph(settings, bundle.manifest.graphs, wants_cuda(provider))
+        on_gpu = wants_cuda(provider)
+        graph = topk_source(settings, bundle.manifest, on_gpu) or scoring_graph(
+            settings, bundle.manifest.graphs, on_gpu
+        )
         session = StepSession(
             bundle,
             provider=provider,

@@ -62,8 +62,12 @@ def aiming_side(ckpt: Checkpoint, text: np.ndarray, scale: float = 100.0) -> Tex
     return TextSide("sum", weight, np.zeros(len(direction), np.float32))
 
 
-def text_bundle(out: Path, text: np.ndarray | None, seed: int = 0, version: str = "text-1") -> Path:
+def text_bundle(
+    out: Path, text: np.ndarray | None, seed: int = 0, version: str = "text-1", index: bool = False
+) -> Path:
     """Export a tiny model whose bundle carries :func:`aiming_side` for ``text`` (None: none).
+
+    ``index`` adds an item index (its query graph is always a dynamo export).
 
     TorchScript export: a tenth of a second against seconds for dynamo, and the item-row code
     reads the same initializers from either (dynamo bundles: tests/unit/test_export_bundle.py).
@@ -76,6 +80,13 @@ def text_bundle(out: Path, text: np.ndarray | None, seed: int = 0, version: str 
     if text is not None:
         ckpt = replace(ckpt, text_side=aiming_side(ckpt, text))
     export_checkpoint(
-        ckpt, out, k=10, version=version, encode=False, exporter="torchscript", overwrite=True
+        ckpt,
+        out,
+        k=10,
+        version=version,
+        encode=False,
+        exporter="torchscript",
+        overwrite=True,
+        index=index,
     )
     return out

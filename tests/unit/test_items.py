@@ -228,6 +228,30 @@ def test_item_rows_take_the_projection_from_the_serving_bundle(
     assert again is not None and "new-1" in again.scorer.vocab and "new-2" in again.scorer.vocab
 
 
+def test_item_rows_join_the_item_index_of_an_index_served_model(tmp_path: Path) -> None:
+    from streamrec.export.item_rows import IndexedRowScorer
+    from streamrec.export.runtime import StepSession
+    from streamrec.stream.items.cold_start import ItemRows
+    from tests.support.items import HashEncoder, text_bundle
+
+    encoder = HashEncoder()
+    path = text_bundle(tmp_path / "ix", encoder.encode([TITLE.text()])[0], index=True)
+    session = StepSession.open(path, provider="cpu", threads=1, warmup=False, graph="index")
+    model = ServingModel(session)
+    grown = ItemRows(encoder).add(model, [TITLE])
+    assert grown is not None and isinstance(grown.scorer, IndexedRowScorer)
+    row = grown.scorer.vocab.index("new-1")
+    import faiss
+
+    ids = faiss.vector_to_array(grown.scorer.step.index.index.id_map)
+    assert row in ids.tolist()  # added to the HNSW graph, not rebuilt
+    out = grown.scorer.run(np.array([2]), np.ones(1, np.int64), np.zeros((1, 32), np.float32))
+    assert grown.items(out.top_items[0], out.top_scores[0])[0][0] == "new-1"
+    other = ItemRecord.from_json(TITLE.to_json().replace(b"new-1", b"new-2"))
+    again = ItemRows(encoder).add(grown, [other])
+    assert again is not None and again.scorer.vocab.size == model.scorer.vocab.size + 2
+
+
 def test_a_bundle_without_projection_adds_no_rows_and_says_so_once(
     text_bundles: tuple[Path, Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
