@@ -23,7 +23,7 @@ from streamrec.export.spec import QUERY_INPUTS, QUERY_OUTPUTS
 from streamrec.export.step_result import StepResult
 from streamrec.models.inference import GraphRunner, Provider, SessionError, create_session
 
-DEFAULT_OVERFETCH = 20  # rows fetched beyond K (and beyond the exclusions)
+DEFAULT_OVERFETCH = 10  # rows fetched beyond K (and beyond the batch's most exclusions)
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class IndexedStep:
             "state": np.ascontiguousarray(states, np.float32).reshape(batch, self.state_size),
         }
         new_state, query, buy = self.runner.run(feeds)
-        width = 0 if exclude is None else exclude.shape[1]
+        width = 0 if exclude is None else int(np.count_nonzero(exclude, axis=1).max(initial=0))
         _, found = self.index.search(query, self.k + self.overfetch + width)
         cand = self.candidates(found, items, previous)
         scores = np.einsum("ij,ij->i", self.items.table[cand.rows], query[cand.users])
@@ -122,6 +122,7 @@ class IndexedStep:
         history[:, 0] = items
         if previous is not None and t.recent > 1:
             history[:, 1:] = np.asarray(previous, np.int64).reshape(batch, -1)[:, : t.recent - 1]
+        history[history >= len(t.neighbour_ids)] = 0  # rows past the table lead nowhere
         followers = t.neighbour_ids[history].reshape(batch, -1)  # (B, R*W)
         decays = t.decays.reshape(1, -1, 1)
         weights = (t.neighbour_weights[history] * decays).reshape(batch, -1)

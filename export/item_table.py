@@ -25,9 +25,11 @@ from streamrec.export.errors import BundleError
 class ItemTable:
     """``table`` (N, D) float32, ``bias`` (N,) float32 with -inf on masked rows.
 
-    Blended models also carry ``neighbour_ids``/``neighbour_weights`` (N, W) (weights scaled by
+    Blended models also carry ``neighbour_ids``/``neighbour_weights`` (T, W) (weights scaled by
     alpha) and ``decays`` (R,): the step adds ``decays[j] * weights[h_j]`` to the rows
-    ``ids[h_j]`` for the user's R latest items ``h_j`` (``j = 0`` the event's own).
+    ``ids[h_j]`` for the user's R latest items ``h_j`` (``j = 0`` the event's own). The
+    transition table stops at the last row that leads somewhere (T <= N): rows past it (new
+    items, a large catalog's tail) have no followers and cost no memory.
     """
 
     table: np.ndarray
@@ -46,7 +48,7 @@ class ItemTable:
         if self.neighbour_ids is not None and self.neighbour_weights is not None:
             if self.neighbour_ids.shape != self.neighbour_weights.shape:
                 raise ValueError("transition ids and weights differ in shape")
-            if self.neighbour_ids.shape[0] != rows:
+            if self.neighbour_ids.shape[0] > rows:
                 raise ValueError(f"transition table has {self.neighbour_ids.shape[0]} rows")
 
     @property

@@ -41,6 +41,7 @@ EXPORT_BATCH = 2
 EXPORT_EXCLUDE = 3
 VERIFY_BATCHES = ((1, 1), (7, 5), (64, 1), (257, 16))  # (batch, exclude width), batch != 2
 VERIFY_CHUNK = 1000
+VERIFY_SCORES = 50_000_000  # most scores per verification chunk (rows x catalog)
 INDEX_MIN_ROWS = 50_000  # assigned rows from which export builds an item index by default
 
 
@@ -157,8 +158,10 @@ def check_parity(
     """ORT against torch on ``inputs`` (in chunks); the report holds worst diffs and agreement."""
     mask = score_mask(model.config.num_items, vocab_size)
     report = ParityReport()
-    for start in range(0, len(inputs), VERIFY_CHUNK):
-        chunk = inputs.slice(start, start + VERIFY_CHUNK)
+    # Both engines hold a (chunk, rows) score matrix and its copies: bound it (~200 MB each).
+    size = max(1, min(VERIFY_CHUNK, VERIFY_SCORES // model.config.num_items))
+    for start in range(0, len(inputs), size):
+        chunk = inputs.slice(start, start + size)
         ref, full = run_reference(model, mask, chunk, k, blend)
         parity.accumulate(report, ref, run_onnx(session, chunk), full)
     return report

@@ -9,6 +9,7 @@ leaves out is ``query @ table.T + bias`` over the bundle's item table
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -18,10 +19,9 @@ from torch import Tensor, nn
 from streamrec.export import spec
 from streamrec.export.errors import ExportError, VerificationError
 from streamrec.export.item_table import ItemTable
-from streamrec.export.step_graph import blend_tensors
 from streamrec.models.inference import create_session
 from streamrec.models.nets.gru import RecurrentRecommender, score_mask
-from streamrec.models.nets.neighbours import Blend
+from streamrec.models.nets.neighbours import Blend, as_tensors
 
 QUERY_ATOL = 1e-4
 VERIFY_BATCHES = (1, 7, 257)
@@ -102,7 +102,12 @@ def item_table(model: RecurrentRecommender, vocab_size: int, blend: Blend | None
     table = model.output_weights().detach().numpy()
     if blend is None:
         return ItemTable(np.ascontiguousarray(table, np.float32), bias.astype(np.float32))
-    ids, weights, decays = blend_tensors(blend, c.num_items)
+    used = np.flatnonzero((blend.table.weights > 0).any(axis=1))
+    rows = int(used[-1]) + 1 if len(used) else 1
+    t = blend.table
+    ids, weights, decays = as_tensors(
+        replace(t, ids=t.ids[:rows], weights=t.weights[:rows]), blend.alpha
+    )
     return ItemTable(
         np.ascontiguousarray(table, np.float32),
         bias.astype(np.float32),

@@ -122,6 +122,14 @@ def add_bench_stream(bench: Subparsers[Any]) -> None:
         "names, up to this many (0: the replay's items only), e.g. 100000 or 1000000",
     )
     b.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="the default bundle is this trained checkpoint instead of an untrained model, "
+        "exported as `streamrec export` does (an item index from 50,000 items); with "
+        "--catalog its catalog is grown with items made of its trained item vectors plus "
+        "noise",
+    )
+    b.add_argument(
         "--no-transitions",
         action="store_true",
         help="the default bundle without item-to-item transitions (the model alone)",

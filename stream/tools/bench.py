@@ -33,9 +33,12 @@ import orjson
 from streamrec.stream.config.settings import Settings, load_settings
 from streamrec.stream.records.schemas import encode_event
 from streamrec.stream.tools.bench_latency import latency_curve, measure_at, process_cpu_s
+from streamrec.stream.tools.bench_model import build_bundle
 from streamrec.stream.tools.clients import worker_metric
 
 log = logging.getLogger(__name__)
+
+MODEL_FIELDS = ("catalog_rows", "catalog_items", "state_size", "k", "graph", "transitions", "index")
 
 
 def taobao_payloads(path: Path, limit: int = 0) -> list[tuple[str, str, str, float]]:
@@ -65,64 +68,28 @@ def generated_payloads(n: int) -> list[tuple[str, str, str, float]]:
     return [(e.user_id, e.item_id, e.action.name.lower(), e.ts) for e in events]
 
 
-def build_bundle(
-    rows: list[tuple[str, str, str, float]],
-    out: Path,
-    transitions: bool = True,
-    int8: bool = False,
-    catalog: int = 0,
-) -> Path:
-    """An untrained (seeded) GRU over the replay's items: same compute as a trained one.
-
-    With ``transitions`` (what ``streamrec train`` gives by default) the step also carries
-    the replay's item-to-item transitions, as a served model does; with ``int8`` the bundle
-    also gets the int8 step graph (``streamrec export --variants int8``), if its gate admits it.
-    ``catalog`` > the replay's items adds items no event names until the vocabulary holds that
-    many, so the step scores a catalog of that size.
-    """
-    import numpy as np
-    import torch
-
-    from streamrec.export.onnx_export import export_checkpoint
-    from streamrec.models.data.vocab import Vocabulary
-    from streamrec.models.nets.checkpoint import Checkpoint
-    from streamrec.models.nets.gru import RecurrentConfig, RecurrentRecommender
-    from streamrec.models.nets.neighbours import Blend, NeighbourTable
-
-    torch.manual_seed(0)
-    named = list(dict.fromkeys(r[1] for r in rows))
-    extra = [f"catalog-{n}" for n in range(max(0, catalog - len(named)))]
-    vocab = Vocabulary.build([*named, *extra])
-    model = RecurrentRecommender(RecurrentConfig(num_items=vocab.capacity))
-    ckpt = Checkpoint(model.config, model.state_dict(), vocab)
-    if transitions:
-        per_user: dict[str, list[int]] = {}
-        for user, item, _, _ in rows:
-            per_user.setdefault(user, []).append(vocab.index(item))
-        seqs = [np.asarray(v, np.int64) for v in per_user.values()]
-        ckpt.blend = Blend(NeighbourTable.fit(seqs, vocab.size), 16.0)
-    export_checkpoint(ckpt, out, k=10, variants=("int8",) if int8 else ())
-    return out
-
-
 def pure_step_rate(
     bundle: Path, rows: list[tuple[str, str, str, float]], settings: Settings
 ) -> dict[str, Any]:
     """Events/s of the raw ONNX call and of the pure batch step, one thread.
 
-    The step graph is the one the worker serves under the same settings (STREAMREC_SCORING).
+    The step is the one the worker serves under the same settings (STREAMREC_SCORING,
+    STREAMREC_TOPK): a step graph, or the query graph with the bundle's item index.
     """
     from streamrec.export.bundle import load_bundle
     from streamrec.export.runtime import StepSession
     from streamrec.models.data.actions import parse_action
+    from streamrec.models.data.vocab import RESERVED
     from streamrec.stream.records.schemas import Source, StreamEvent
     from streamrec.stream.serving.model import ServingModel
     from streamrec.stream.serving.step import StepConfig, step_batch
-    from streamrec.stream.worker.serve import scoring_graph
+    from streamrec.stream.worker.serve import scoring_graph, topk_source
 
     batch = settings.batch_max
     loaded = load_bundle(bundle)
-    graph = scoring_graph(settings, loaded.manifest.graphs, on_gpu=False)
+    graph = topk_source(settings, loaded.manifest, on_gpu=False) or scoring_graph(
+        settings, loaded.manifest.graphs, on_gpu=False
+    )
     session = StepSession(loaded, provider="cpu", graph=graph, threads=1, spin=False)
     model = ServingModel(session)
     events = [
@@ -148,7 +115,9 @@ def pure_step_rate(
         "onnx_step_eps": onnx_rate,
         "pure_step_eps": n / (time.perf_counter() - t0),
         "catalog_rows": session.vocab.capacity,
+        "catalog_items": session.vocab.size - RESERVED,
         "graph": graph,
+        "index": None if loaded.manifest.index is None else loaded.manifest.index.model_dump(),
         "transitions": session.previous > 0,
         "state_size": session.state_size,
         "k": session.k,
@@ -227,7 +196,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         source = f"{args.data.name} ({len(rows)} events)"
     int8 = settings.scoring != "exact"  # STREAMREC_SCORING=int8/auto: serve the int8 graph
     bundle = args.bundle or build_bundle(
-        rows, work / "bundle", not args.no_transitions, int8, args.catalog
+        rows, work / "bundle", not args.no_transitions, int8, args.catalog, args.checkpoint
     )
     pure = pure_step_rate(bundle, rows, settings)
 
@@ -318,7 +287,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "worker_e2e_p99_ms_bucket": _bucket_quantile(e2e0, e2e1, 0.99),
         "worker_rss_mb": round(max(rss, rss_drain), 1),
         "state_bytes_per_user": state_bytes,
-        "model": {k: pure[k] for k in ("catalog_rows", "state_size", "k", "graph", "transitions")},
+        "model": {k: pure[k] for k in MODEL_FIELDS},
         "curve": [asdict(point) for point in curve],
         "time_split": {
             "wall_s": round(wall, 2),
