@@ -53,6 +53,7 @@ def bench_size(
     base: Checkpoint, size: int, sequences: Sequence[np.ndarray], work: Path, cfg: BenchConfig
 ) -> list[CatalogRow]:
     """Grow, export with an index, time both engines; the bundle is removed afterwards."""
+    log.warning("catalog %d: growing the model, exporting it with an index, timing", size)
     ckpt = grow_catalog(base, size)
     previous = 0 if ckpt.blend is None else ckpt.blend.previous
     real = real_step_inputs(ckpt.build_model(), list(sequences), INPUTS, previous=previous)

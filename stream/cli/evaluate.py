@@ -45,12 +45,23 @@ def _register_evaluate(sub: argparse._SubParsersAction[Any]) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--checkpoint", help="a checkpoint written by streamrec train")
     what.add_argument(
+        "--bundle",
+        help="an exported bundle, scored as a worker serves it: states from its encode graph, "
+        "the last event through its step, the history excluded (top-k only: HR/NDCG up to k)",
+    )
+    what.add_argument(
         "--baseline",
         choices=("popularity", "cooccurrence", "text"),
         help="text: cosine of item titles to the user's last 3 items (needs --catalog)",
     )
     data_args(p)
     p.add_argument("--split", choices=("test", "valid"), default="test", help="which targets")
+    p.add_argument(
+        "--topk",
+        choices=("exact", "index"),
+        default="exact",
+        help="with --bundle: score every row (exact) or serve through the bundle's item index",
+    )
     p.add_argument(
         "--ties",
         choices=("index", "pessimistic", "optimistic", "average"),
@@ -162,6 +173,23 @@ def _evaluate_buys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_bundle(args: argparse.Namespace) -> dict[str, float]:
+    from streamrec.export.bundle_scorer import BundleScorer
+    from streamrec.export.runtime import StepSession
+    from streamrec.export.spec import INDEX_ROLE
+    from streamrec.models.training.evaluate import evaluate
+    from streamrec.models.training.metrics import KS
+    from streamrec.models.workflow import load_dataset
+
+    graph = INDEX_ROLE if args.topk == "index" else "step"
+    session = StepSession.open(args.bundle, provider="cpu", graph=graph, spin=False)
+    dataset = load_dataset(
+        args.data, args.format, args.protocol, vocab=session.vocab.copy(), **load_kwargs(args)
+    )
+    ks = tuple(k for k in KS if k <= session.k)  # ranks past the step's top k are unknown
+    return evaluate(BundleScorer(session), dataset.split, args.split, ks=ks, ties=args.ties)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from streamrec.models.training.report import to_json
     from streamrec.models.workflow import evaluate_baseline, evaluate_checkpoint, load_dataset
@@ -171,7 +199,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         return _evaluate_blend(args)
     if args.buy_report:
         return _evaluate_buys(args)
-    if args.checkpoint:
+    if args.bundle:
+        metrics = _evaluate_bundle(args)
+        name = f"{args.bundle} ({args.topk})"
+    elif args.checkpoint:
         metrics = evaluate_checkpoint(
             args.checkpoint,
             args.data,

@@ -270,6 +270,16 @@ def _verify(args: argparse.Namespace) -> int:
                 f"step runs on {session.provider}: top-{session.k} {out.top_items[0][:5]}..., "
                 f"buy_prob {out.buy_prob[0]:.3f}"
             )
+            if bundle.manifest.index is not None:
+                from streamrec.export.spec import INDEX_ROLE
+
+                indexed = StepSession(bundle, graph=INDEX_ROLE, provider="cpu")
+                got = indexed.run(np.array([2]), np.array([1]), indexed.initial_states(1))
+                same = len(set(got.top_items[0]) & set(out.top_items[0])) / session.k
+                print(
+                    f"item index serves: {bundle.manifest.index.rows:,} rows, same top-"
+                    f"{session.k} share {same:.2f} on this one event"
+                )
     except (ExportError, SessionError) as exc:
         print(f"{args.path}: REFUSED: {exc}", file=sys.stderr)
         return 1
@@ -295,6 +305,12 @@ def _inspect(args: argparse.Namespace) -> int:
     print(f"items       {d.vocab_size} used of {d.num_items} rows, k {m.k}")
     print(f"vocabulary  {m.vocab.file} sha256 {m.vocab.sha256[:16]}…")
     print(f"graphs      {', '.join(f'{r}={f}' for r, f in m.graphs.items())}")
+    if m.index is not None:
+        ix = m.index
+        print(
+            f"item index  {ix.file}: {ix.rows:,} rows, recall@10 {ix.recall:.4f} against exact "
+            f"(floor {ix.floor}), ef {ix.ef_search}, degree {ix.m}"
+        )
     print(f"metrics     {m.metrics}")
     for name, size in sorted(m.files.items()):
         path = Path(args.path) / name

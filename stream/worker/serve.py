@@ -105,7 +105,18 @@ def bundle_loader(settings: Settings) -> Callable[[Path], ServingModel]:
             threads=settings.onnx_threads or None,
             spin=False,
         )
-        log.info("model %s scores with its %s graph", session.version, graph)
+        index = bundle.manifest.index
+        if graph == INDEX_ROLE and index is not None:
+            log.warning(
+                "model %s takes top-K from its item index (%d items, recall@10 %.4f against "
+                "exact scoring at export, ef %d)",
+                session.version,
+                index.rows,
+                index.recall,
+                index.ef_search,
+            )
+        else:
+            log.info("model %s scores with its %s graph", session.version, graph)
         return ServingModel(session)
 
     return load

@@ -2,6 +2,8 @@
 
 The projection travels in the model bundle, so the worker needs only the text encoder
 directory, and a hot swap to another bundle re-adds the item with that bundle's projection.
+Each test runs twice: scoring every row, and serving top-K through the bundle's item index
+(the new row joins the index in place).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from streamrec.models.data.catalog import ItemRecord
 from tests.support.items import text_bundle
@@ -28,12 +31,22 @@ NEW = ItemRecord(
 )
 
 
-def bundles(tmp_path: Path, encoder: Path, *versions: str) -> list[Path]:
-    """Tiny models (one seed each) whose bundled projection aims ``NEW`` at their top item."""
+TOPK = pytest.mark.parametrize("topk", ["exact", "index"])
+
+
+def bundles(tmp_path: Path, encoder: Path, *versions: str, topk: str = "exact") -> list[Path]:
+    """Tiny models (one seed each) whose bundled projection aims ``NEW`` at their top item.
+
+    With ``topk="index"`` each bundle also carries an item index.
+    """
     from streamrec.models.text.encoder import TextEncoder
 
     text = TextEncoder(encoder, cache_size=0).encode([NEW.text()])[0]
-    return [text_bundle(tmp_path / v, text, seed=i, version=v) for i, v in enumerate(versions)]
+    index = topk == "index"
+    return [
+        text_bundle(tmp_path / v, text, seed=i, version=v, index=index)
+        for i, v in enumerate(versions)
+    ]
 
 
 def worker_settings(tmp_path: Path, bundle: Path, encoder: Path, **extra: object) -> dict[str, Any]:
@@ -101,8 +114,9 @@ def recommends(item: str, version: str | None = None) -> Callable[[dict[str, Any
     return match
 
 
+@TOPK
 def test_announced_item_reaches_top_k_and_survives_a_restart(
-    broker: Broker, text_encoder_dir: Path, tmp_path: Path
+    broker: Broker, text_encoder_dir: Path, tmp_path: Path, topk: str
 ) -> None:
     """The plain worker (no models topic) serves an announced item through its bundle.
 
@@ -112,8 +126,8 @@ def test_announced_item_reaches_top_k_and_survives_a_restart(
     from streamrec.stream.config.settings import load_settings
     from streamrec.stream.items.catalog import publish_items
 
-    (bundle,) = bundles(tmp_path, text_encoder_dir, "text-1")
-    s = worker_settings(tmp_path, bundle, text_encoder_dir)
+    (bundle,) = bundles(tmp_path, text_encoder_dir, "text-1", topk=topk)
+    s = worker_settings(tmp_path, bundle, text_encoder_dir, topk=topk)
     log = tmp_path / "worker.log"
     worker = Worker(broker.bootstrap, log, free_port(), **s).start()
     try:
@@ -133,6 +147,7 @@ def test_announced_item_reaches_top_k_and_survives_a_restart(
         text = log.read_text()
         assert "cold start: 1 item rows live" in text
         assert "cold start: model text-1 projects new items with its bundle" in text
+        assert ("takes top-K from its item index" in text) == (topk == "index")
         worker.stop()
         worker = Worker(broker.bootstrap, log, free_port(), **s).start()
         worker.wait_ready()
@@ -144,16 +159,19 @@ def test_announced_item_reaches_top_k_and_survives_a_restart(
         worker.stop()
 
 
+@TOPK
 def test_announced_item_survives_a_hot_swap(
-    broker: Broker, text_encoder_dir: Path, tmp_path: Path
+    broker: Broker, text_encoder_dir: Path, tmp_path: Path, topk: str
 ) -> None:
     """Never clicked, so absent from the next model's vocabulary: re-added after the swap."""
     from streamrec.stream.config.settings import load_settings
     from streamrec.stream.distribution.topic import ModelPublisher
     from streamrec.stream.items.catalog import publish_items
 
-    v1, v2 = bundles(tmp_path, text_encoder_dir, "text-1", "text-2")
-    s = worker_settings(tmp_path, v1, text_encoder_dir, models_topic=unique_name("models"))
+    v1, v2 = bundles(tmp_path, text_encoder_dir, "text-1", "text-2", topk=topk)
+    s = worker_settings(
+        tmp_path, v1, text_encoder_dir, models_topic=unique_name("models"), topk=topk
+    )
     log = tmp_path / "worker.log"
     worker = Worker(broker.bootstrap, log, free_port(), **s).start()
     try:

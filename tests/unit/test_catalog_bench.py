@@ -1,4 +1,4 @@
-"""Unit tier: `bench catalog` grows a model's catalog and serves it exactly and through the index."""
+"""Unit tier: `bench catalog` grows a catalog and serves it exactly and through the index."""
 
 from __future__ import annotations
 

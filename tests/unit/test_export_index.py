@@ -157,3 +157,38 @@ def test_the_item_table_round_trips_and_refuses_garbage() -> None:
     assert again.assigned().tolist() == [2, 3, 4] and again.recent == 0
     with pytest.raises(Exception, match="not an item table"):
         ItemTable.from_bytes(b"garbage")
+
+
+def test_bundle_inspect_and_verify_show_the_index(
+    indexed_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streamrec.stream.cli.main import main
+
+    assert main(["bundle", "inspect", str(indexed_bundle)]) == 0
+    assert "item index  items.faiss" in capsys.readouterr().out
+    assert main(["bundle", "verify", str(indexed_bundle)]) == 0
+    assert "item index serves" in capsys.readouterr().out
+
+
+def test_offline_metrics_through_the_index_match_exact_scoring(indexed_bundle: Path) -> None:
+    """`streamrec evaluate --bundle --topk index`: what the worker serves, ranked offline."""
+    from streamrec.export.bundle_scorer import BundleScorer
+    from streamrec.models.data.sequences import build_sequences, leave_one_out
+    from streamrec.models.data.synthetic import generate_events
+    from streamrec.models.training.evaluate import evaluate
+
+    events = generate_events(n_users=120, n_items=N_ITEMS, n_events=2400, seed=3)
+    metrics = {}
+    for graph in ("step", "index"):
+        session = StepSession.open(indexed_bundle, provider="cpu", threads=1, graph=graph)
+        split = leave_one_out(build_sequences(events, session.vocab.copy()))
+        metrics[graph] = evaluate(BundleScorer(session), split, "test", ks=(10,))
+    assert metrics["step"]["targets"] == metrics["index"]["targets"] > 100
+    for key in ("HR@10", "NDCG@10"):
+        assert metrics["index"][key] == pytest.approx(metrics["step"][key], abs=1e-9)
+    # Not an all -inf comparison: each history gets the step's K finite scores.
+    session = StepSession.open(indexed_bundle, provider="cpu", threads=1, graph="index")
+    items = np.array([[3, 4, 5, 0], [6, 0, 0, 0]])
+    scores, _ = BundleScorer(session).score(items, np.ones_like(items), np.array([3, 1]))
+    assert (np.isfinite(scores).sum(axis=1) == session.k).all()
+    assert not np.isfinite(scores[0, [3, 4, 5]]).any()  # the history is never recommended
