@@ -14,8 +14,8 @@ DATASET = Path("../shared/datasets/taobao_user_behavior_110k.csv")
 
 def register(sub: Subparsers[Any]) -> None:
     """The ``bench`` command and every benchmark under it."""
+    from streamrec.stream.cli.bench_graphs import add_bench_step
     from streamrec.stream.cli.distribute import add_bench_online
-    from streamrec.stream.cli.export import add_bench_step
     from streamrec.stream.cli.items import add_bench_items
 
     group = sub.add_parser(
