@@ -8,6 +8,7 @@ the model reached over that prefix, and the prefix's last items as exclusions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from streamrec.export.parity import StepInputs
 from streamrec.export.spec import MAX_HISTORY
 from streamrec.models.data.actions import Action
+from streamrec.models.data.events import Event
 from streamrec.models.data.vocab import PAD, Vocabulary
 from streamrec.models.nets.gru import RecurrentRecommender
 from streamrec.models.nets.neighbours import latest_first
@@ -90,3 +92,17 @@ def real_step_inputs(
         exclude=exclude,
         previous=earlier,
     )
+
+
+def event_sequences(
+    events: Iterable[Event], vocab: Vocabulary, min_len: int = 2
+) -> list[np.ndarray]:
+    """Item-row sequences per user (time order) of ``events``; users with fewer left out."""
+    per_user: dict[str, list[tuple[float, int]]] = {}
+    for e in events:
+        per_user.setdefault(e.user_id, []).append((e.ts, vocab.index(e.item_id)))
+    return [
+        np.array([row for _, row in sorted(v, key=lambda p: p[0])], np.int64)
+        for v in per_user.values()
+        if len(v) >= min_len
+    ]

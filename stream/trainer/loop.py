@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
@@ -53,8 +53,12 @@ from streamrec.stream.trainer.metrics import TrainerMetrics, TrainerStatus
 from streamrec.stream.trainer.window import ReplayWindow, WindowLimits
 from streamrec.stream.transport.access import check_access
 
+if TYPE_CHECKING:
+    from streamrec.export.parity import StepInputs
+
 log = logging.getLogger(__name__)
 
+REAL_INPUTS = 2000  # the window's next events that export verifies a candidate's bundle on
 CandidateHook = Callable[[Checkpoint], Checkpoint]  # tests poison candidates through these
 BundleHook = Callable[[Path], None]
 
@@ -361,6 +365,7 @@ class Trainer:
                 k=self.s.k,
                 version=version,
                 parent=parent,
+                real=self._real_inputs(checkpoint),
                 exporter=self.s.exporter,
                 overwrite=True,
             )
@@ -380,6 +385,21 @@ class Trainer:
         self.prune(record)
         self.sync_models()
         return True, reason
+
+    def _real_inputs(self, checkpoint: Checkpoint) -> StepInputs | None:
+        """Next events of the window's users: what export verifies on and gates an index with.
+
+        Without them a large catalog's item index would be gated on random states, which a
+        trained model's index may fail, and the promoted model would score every row.
+        """
+        from streamrec.export.realdata import event_sequences, real_step_inputs
+
+        sequences = event_sequences(self.window.events(), checkpoint.vocab)
+        if not sequences:
+            return None
+        previous = 0 if checkpoint.blend is None else checkpoint.blend.previous
+        model = checkpoint.build_model()
+        return real_step_inputs(model, sequences, REAL_INPUTS, previous=previous)
 
     def prune(self, newest: VersionRecord | None = None) -> list[str]:
         """Tombstone versions older than the kept ones (never serving); drop local copies."""

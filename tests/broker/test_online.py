@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from streamrec.export.bundle import read_manifest
 from streamrec.models.data.synthetic import generate_events
 from streamrec.models.nets.checkpoint import Checkpoint
 from streamrec.models.nets.gru import RecurrentRecommender
@@ -113,6 +114,9 @@ def test_trainer_promotes_refuses_poison_and_workers_follow(
 
         good = trainer.run_round()
         assert good.promoted, good.reason
+        # Export verified (and would gate an item index) on the window's real next events.
+        manifest = read_manifest(trainer.s.work_dir / "versions" / good.version / "bundle")
+        assert manifest.verification["step"]["real"]["rows"] == 2000
         assert good.gate["candidate"]["HR@10"] > good.gate["serving"]["HR@10"]
         assert good.gate["new_items"] > 0
         wait_until(lambda: swaps == [good.version], 60, 0.2, "watcher to switch")
