@@ -119,7 +119,8 @@ def add_bench_stream(bench: Subparsers[Any]) -> None:
         type=int,
         default=0,
         help="items in the default bundle's catalog: the replay's items plus items no event "
-        "names, up to this many (0: the replay's items only), e.g. 100000 or 1000000",
+        "names, up to this many (0: the replay's items only), e.g. 100000 or 1000000; the "
+        "untrained default model scores every row, --checkpoint gets an item index",
     )
     b.add_argument(
         "--checkpoint",

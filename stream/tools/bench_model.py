@@ -24,7 +24,7 @@ def build_bundle(
     catalog: int = 0,
     checkpoint: Path | None = None,
 ) -> Path:
-    """An untrained (seeded) GRU over the replay's items: same compute as a trained one.
+    """An untrained (seeded) GRU over the replay's items, scoring every row (no item index).
 
     With ``transitions`` (what ``streamrec train`` gives by default) the step also carries
     the replay's item-to-item transitions, as a served model does; with ``int8`` the bundle
@@ -57,7 +57,9 @@ def build_bundle(
             per_user.setdefault(user, []).append(vocab.index(item))
         seqs = [np.asarray(v, np.int64) for v in per_user.values()]
         ckpt.blend = Blend(NeighbourTable.fit(seqs, vocab.size), 16.0)
-    export_checkpoint(ckpt, out, k=10, variants=("int8",) if int8 else ())
+    # No item index: an untrained model's Gaussian rows say nothing about how an index serves
+    # a trained table (pass --checkpoint for that); this bundle scores every row.
+    export_checkpoint(ckpt, out, k=10, variants=("int8",) if int8 else (), index=False)
     return out
 
 
