@@ -26,9 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 
 from streamrec.models.data.events import Event
@@ -49,16 +48,13 @@ from streamrec.stream.distribution.topic import (
 from streamrec.stream.distribution.trust import DistributionError, Signer, TrustConfig
 from streamrec.stream.records.parsing import parse_event
 from streamrec.stream.records.schemas import EventLimits, InvalidEventError, Source
+from streamrec.stream.trainer.candidate import real_inputs, verify_bundle
 from streamrec.stream.trainer.metrics import TrainerMetrics, TrainerStatus
 from streamrec.stream.trainer.window import ReplayWindow, WindowLimits
 from streamrec.stream.transport.access import check_access
 
-if TYPE_CHECKING:
-    from streamrec.export.parity import StepInputs
-
 log = logging.getLogger(__name__)
 
-REAL_INPUTS = 2000  # the window's next events that export verifies a candidate's bundle on
 CandidateHook = Callable[[Checkpoint], Checkpoint]  # tests poison candidates through these
 BundleHook = Callable[[Path], None]
 
@@ -72,18 +68,6 @@ class RoundResult:
     reason: str
     gate: dict[str, Any]
     seconds: float
-
-
-def verify_bundle(path: Path) -> None:
-    """Load the bundle (checksums), open its session and check a step gives finite outputs."""
-    from streamrec.export.errors import VerificationError
-    from streamrec.export.runtime import StepSession
-
-    session = StepSession.open(path, provider="cpu", threads=1, spin=False, warmup=False)
-    n = min(8, session.vocab.size)
-    out = session.run(np.arange(n, dtype=np.int64), np.ones(n, np.int64), session.initial_states(n))
-    if not (np.isfinite(out.states).all() and np.isfinite(out.buy_prob).all()):
-        raise VerificationError("the exported step returns non-finite states or buy probability")
 
 
 def stream_event(raw: bytes | None, source: Source, limits: EventLimits) -> Event | None:
@@ -365,7 +349,7 @@ class Trainer:
                 k=self.s.k,
                 version=version,
                 parent=parent,
-                real=self._real_inputs(checkpoint),
+                real=real_inputs(checkpoint, self.window.events()),
                 exporter=self.s.exporter,
                 overwrite=True,
             )
@@ -385,21 +369,6 @@ class Trainer:
         self.prune(record)
         self.sync_models()
         return True, reason
-
-    def _real_inputs(self, checkpoint: Checkpoint) -> StepInputs | None:
-        """Next events of the window's users: what export verifies on and gates an index with.
-
-        Without them a large catalog's item index would be gated on random states, which a
-        trained model's index may fail, and the promoted model would score every row.
-        """
-        from streamrec.export.realdata import event_sequences, real_step_inputs
-
-        sequences = event_sequences(self.window.events(), checkpoint.vocab)
-        if not sequences:
-            return None
-        previous = 0 if checkpoint.blend is None else checkpoint.blend.previous
-        model = checkpoint.build_model()
-        return real_step_inputs(model, sequences, REAL_INPUTS, previous=previous)
 
     def prune(self, newest: VersionRecord | None = None) -> list[str]:
         """Tombstone versions older than the kept ones (never serving); drop local copies."""
