@@ -183,7 +183,8 @@ def verify_step(
     results: dict[str, Any] = {}
     random_report = ParityReport()
     mask = score_mask(c.num_items, vocab_size)
-    for batch, width in VERIFY_BATCHES:
+    batches = verify_batches(c.num_items)
+    for batch, width in batches:
         inputs = parity.random_inputs(
             rng, batch, c.num_items, c.num_actions, c.state_size, width, _previous(blend)
         )
@@ -200,7 +201,7 @@ def verify_step(
         "buy_atol": parity.BUY_ATOL,
         "tie_atol": parity.TIE_ATOL,
     }
-    results["batches"] = [b for b, _ in VERIFY_BATCHES]
+    results["batches"] = [b for b, _ in batches]
     for name in ("random", "real"):
         rep = results.get(name)
         if rep is None:
@@ -215,6 +216,22 @@ def verify_step(
         if bad_numbers or rep["agreement"] < 1.0:
             raise VerificationError(f"ONNX Runtime disagrees with torch on {name} inputs: {rep}")
     return results
+
+
+def verify_batches(rows: int) -> list[tuple[int, int]]:
+    """:data:`VERIFY_BATCHES` with each batch cut to :data:`VERIFY_SCORES` scores over ``rows``.
+
+    A (batch, rows) score matrix is copied several times by both engines; at a million rows a
+    batch of 257 alone took gigabytes. Batches stay distinct and never the export batch (2).
+    """
+    cap = max(3, VERIFY_SCORES // rows)
+    out: list[tuple[int, int]] = []
+    for batch, width in VERIFY_BATCHES:
+        size = batch if batch <= cap else cap
+        if size == EXPORT_BATCH or any(size == b for b, _ in out):
+            size = max(b for b, _ in out) + 1 if out else 1
+        out.append((size, width))
+    return out
 
 
 def _previous(blend: Blend | None) -> int:

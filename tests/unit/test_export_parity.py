@@ -107,3 +107,16 @@ def test_a_graph_that_disagrees_is_refused_and_nothing_is_written(
     with pytest.raises(VerificationError):
         export_checkpoint(broken, tmp_path / "b", k=10, encode=False)
     assert not (tmp_path / "b").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_verification_batches_bound_the_score_matrix_on_large_catalogs() -> None:
+    from streamrec.export.onnx_export import VERIFY_BATCHES, VERIFY_SCORES, verify_batches
+
+    assert verify_batches(100_000) == list(VERIFY_BATCHES)  # small catalogs: as declared
+    for rows in (1_250_000, 20_000_000):
+        batches = verify_batches(rows)
+        sizes = [b for b, _ in batches]
+        assert len(set(sizes)) == len(sizes) == len(VERIFY_BATCHES) and 2 not in sizes
+        cap = max(3, VERIFY_SCORES // rows)  # a batch of 257 would hold 257 x rows scores
+        assert max(sizes) <= cap + len(VERIFY_BATCHES) < 257
+        assert [w for _, w in batches] == [w for _, w in VERIFY_BATCHES]
