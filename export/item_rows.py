@@ -73,6 +73,21 @@ class _RowScorer:
         """External id <-> row, new items included."""
         return self._vocab
 
+    def score_bias(self) -> np.ndarray:
+        """The score bias of every row (-inf on masked ones)."""
+        raise NotImplementedError
+
+    def known_bias(self) -> np.ndarray:
+        """Score bias of the assigned item rows (for choosing a new item's bias)."""
+        bias = self.score_bias()[RESERVED : self._vocab.size]
+        finite: np.ndarray = bias[np.isfinite(bias)]
+        return finite
+
+    def _grown_vocab(self, ids: Sequence[str]) -> tuple[Vocabulary, np.ndarray]:
+        """A copy of the vocabulary with ``ids`` added, and their rows (VocabularyFullError)."""
+        vocab = self._vocab.copy()
+        return vocab, np.array([vocab.add(i) for i in ids], dtype=np.int64)
+
     def run(
         self,
         items: np.ndarray,
@@ -142,18 +157,15 @@ class ItemRowScorer(_RowScorer):
         out: np.ndarray = numpy_helper.to_array(self.proto.graph.initializer[self._init[name]])
         return out.copy()
 
-    def known_bias(self) -> np.ndarray:
-        """Score bias of the assigned item rows (for choosing a new item's bias)."""
-        bias = self.array(SCORE_BIAS)[RESERVED : self._vocab.size]
-        finite: np.ndarray = bias[np.isfinite(bias)]
-        return finite
+    def score_bias(self) -> np.ndarray:
+        """The score bias of every row, from the graph's initializer."""
+        return self.array(SCORE_BIAS)
 
     def with_items(
         self, ids: Sequence[str], vectors: np.ndarray, bias: float | np.ndarray
     ) -> ItemRowScorer:
         """A new scorer where ``ids`` (new ones get free rows) have ``vectors`` ``(n, E)``."""
-        vocab = self._vocab.copy()
-        rows = np.array([vocab.add(i) for i in ids], dtype=np.int64)  # VocabularyFullError
+        vocab, rows = self._grown_vocab(ids)
         table, score_bias = self.array(ITEM_TABLE), self.array(SCORE_BIAS)
         table[rows] = np.asarray(vectors, np.float32)
         score_bias[rows] = np.broadcast_to(np.asarray(bias, np.float32), rows.shape)
@@ -184,18 +196,15 @@ class IndexedRowScorer(_RowScorer):
         )
         self.step: IndexedStep = step
 
-    def known_bias(self) -> np.ndarray:
-        """Score bias of the assigned item rows (for choosing a new item's bias)."""
-        bias = self.step.items.bias[RESERVED : self._vocab.size]
-        finite: np.ndarray = bias[np.isfinite(bias)]
-        return finite
+    def score_bias(self) -> np.ndarray:
+        """The score bias of every row, from the item table."""
+        return self.step.items.bias
 
     def with_items(
         self, ids: Sequence[str], vectors: np.ndarray, bias: float | np.ndarray
     ) -> IndexedRowScorer:
         """A new scorer where ``ids`` (new ones get free rows) have ``vectors`` ``(n, E)``."""
-        vocab = self._vocab.copy()
-        rows = np.array([vocab.add(i) for i in ids], dtype=np.int64)  # VocabularyFullError
+        vocab, rows = self._grown_vocab(ids)
         step = self.step.with_items(rows, vectors, bias)
         log.info("added %d item rows to the index (vocabulary %d/%d)", len(rows), vocab.size,
                  vocab.capacity)  # fmt: skip

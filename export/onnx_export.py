@@ -22,6 +22,7 @@ import torch
 
 from streamrec.export import parity, spec
 from streamrec.export.bundle import TEXT_SIDE_FILE, Bundle, sha256_bytes, utc_now, write_bundle
+from streamrec.export.dynamo import dynamo_proto
 from streamrec.export.encode_graph import build_encode, verify_encode
 from streamrec.export.errors import ExportError, VerificationError
 from streamrec.export.index_gate import INDEX_FLOOR, build_index
@@ -84,20 +85,7 @@ def export_step(
                 "exclude": {0: batch, 1: width},
                 "previous": {0: batch},
             }
-            program = torch.onnx.export(
-                graph,
-                args,
-                dynamo=True,
-                input_names=list(names),
-                output_names=list(spec.STEP_OUTPUTS),
-                dynamic_shapes={n: shapes[n] for n in names},
-                opset_version=spec.OPSET,
-                optimize=True,
-                verbose=False,
-            )
-            if program is None:
-                raise ExportError("torch.onnx.export returned no program")
-            proto = program.model_proto
+            proto = dynamo_proto(graph, args, names, spec.STEP_OUTPUTS, shapes)
         else:
             import tempfile
 

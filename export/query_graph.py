@@ -8,7 +8,6 @@ leaves out is ``query @ table.T + bias`` over the bundle's item table
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -17,7 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from streamrec.export import spec
-from streamrec.export.errors import ExportError, VerificationError
+from streamrec.export.dynamo import dynamo_proto
+from streamrec.export.errors import VerificationError
 from streamrec.export.item_table import ItemTable
 from streamrec.models.inference import create_session
 from streamrec.models.nets.gru import RecurrentRecommender, score_mask
@@ -52,23 +52,8 @@ def export_query(model: RecurrentRecommender) -> bytes:
         torch.zeros(2, model.config.state_size),
     )
     batch = torch.export.Dim(spec.BATCH_AXIS)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, module="torch")
-        warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
-        program = torch.onnx.export(
-            graph,
-            args,
-            dynamo=True,
-            input_names=list(spec.QUERY_INPUTS),
-            output_names=list(spec.QUERY_OUTPUTS),
-            dynamic_shapes={n: {0: batch} for n in spec.QUERY_INPUTS},
-            opset_version=spec.OPSET,
-            optimize=True,
-            verbose=False,
-        )
-    if program is None:
-        raise ExportError("torch.onnx.export returned no program")
-    proto = program.model_proto
+    shapes = {n: {0: batch} for n in spec.QUERY_INPUTS}
+    proto = dynamo_proto(graph, args, spec.QUERY_INPUTS, spec.QUERY_OUTPUTS, shapes)
     onnx.checker.check_model(proto)
     return bytes(proto.SerializeToString())
 
