@@ -49,6 +49,16 @@ class Settings(DeploymentSettings):
         "recommendations and changelog records to the producer as one batch per partition, "
         "so a longer linger mostly adds latency.",
     )
+    fetch_max_wait_ms: float = Field(
+        20.0,
+        gt=0,
+        le=1500,
+        description="Longest the broker holds the worker's fetch request when none of its "
+        "partitions has new records, ms. While the worker is busy with fetched records, the "
+        "consumer's next request covers only its other (often idle) partitions, and no "
+        "further fetch starts until that one returns: this bounds how long the busy "
+        "partitions wait. Lower: less of that wait, more fetch requests while idle.",
+    )
     producer_batch_bytes: int = Field(
         262_144,
         ge=16_384,

@@ -22,6 +22,15 @@ Faust's conductor, channels and streams altogether: their messages are tracked a
 streams track them (so a revoke waits for them and commits follow our acks) and added to the
 inbox (:mod:`streamrec.stream.transport.batching`) that the agent takes its batches from.
 
+Faust builds the worker's broker consumer with a fixed 1.5 s ``fetch_max_wait_ms``. The
+client keeps one fetch request in flight per broker, and a request leaves out partitions whose
+fetched records are still waiting to be taken (for more than its 100 ms prefetch backoff). A
+worker busy with a large batch therefore sends a request for its idle partitions alone, the
+broker holds it for the whole wait, and the busy partitions get nothing new meanwhile: under
+load, records then came in bursts every 1.5 s and latency jumped to seconds and stayed there.
+:class:`ShortWaitConsumerThread` sets the app's ``fetch_max_wait_ms`` instead (the
+``fetch_max_wait_ms`` setting), which bounds that wait.
+
 Faust enables the idempotent producer only in exactly-once mode; here it is always on, so
 the producer's own retries of a timed-out request never write a record twice (acks=all is
 set by the app).
@@ -37,6 +46,7 @@ from typing import Any
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
@@ -58,6 +68,18 @@ class _Fetched:
 
     records: Mapping[TP, list[Any]]
     seq: int
+
+
+class ShortWaitConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]
+    """Faust's consumer thread, whose broker consumer waits the app's ``fetch_max_wait_ms``."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait_ms = getattr(self.app, "fetch_max_wait_ms", None)
+        if wait_ms is not None:
+            # The client reads it when it starts (it builds its fetcher then).
+            consumer._fetch_max_wait_ms = max(1, round(wait_ms))
+        return consumer
 
 
 class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
@@ -83,6 +105,9 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
     _leftovers: list[Outstanding[TP]] | None = None
     refetches = 0  # partitions sought back because a fetch had skipped records of theirs
     rewinds = 0  # partitions sought back to records a fetch returned but did not deliver
+
+    def _new_consumer_thread(self) -> ShortWaitConsumerThread:
+        return ShortWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def committed_offsets(self) -> dict[TP, int | None]:
         """The committed offset (the next one to read) of each assigned partition.
@@ -324,11 +349,13 @@ class StreamrecApp(faust.App):  # type: ignore[misc]
 
     ``inboxes``: topic name -> the :class:`~streamrec.stream.transport.batching.Inbox` its
     messages go to, bypassing Faust's conductor, channels and streams.
+    ``fetch_max_wait_ms``: the broker consumer's fetch wait (None: Faust's 1.5 s).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait_ms: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.inboxes: dict[str, Inbox] = {}
+        self.fetch_max_wait_ms = fetch_max_wait_ms
 
     def _new_transport(self) -> TransportT:
         return FetchGuardTransport(self.conf.broker_consumer, self)

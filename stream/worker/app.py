@@ -88,6 +88,7 @@ def create_app(
         web_in_thread=False,
         autodiscover=False,
         stream_buffer_maxsize=max(4096, 2 * settings.batch_max),
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     events = _raw_topic(app, settings.events_topic, partitions)
     repartitioned = _raw_topic(app, settings.repartition_topic, partitions)

@@ -7,12 +7,14 @@ it or no longer behaves so. Each check names the module of ours that needs it.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from pathlib import Path
 from typing import Any
 
 import faust
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.producer.producer import AIOKafkaProducer
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -42,6 +44,8 @@ RELIED_ON: list[tuple[Any, str, list[str] | None, str]] = [
     (AIOKafkaProducer, "send_batch", ["batch", "topic", "partition"], "producing"),
     (AIOKafkaProducer, "partitions_for", ["topic"], "producing: partition count"),
     (faust.App, "_new_transport", [], "delivery: our transport"),
+    (CONSUMER, "_new_consumer_thread", [], "delivery: our consumer thread"),
+    (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", ["transport"], "delivery"),
 ]
 
 
@@ -73,6 +77,16 @@ def test_the_consumer_state_delivery_reads_is_there() -> None:
     consumer.track_message(message)
     assert message in consumer._unacked_messages  # a revoke waits for it
     assert hasattr(FaustConsumer, "wait_empty"), "revokes wait for tracked messages (batching)"
+
+
+def test_the_broker_client_reads_its_fetch_wait_when_it_starts() -> None:
+    # delivery.ShortWaitConsumerThread sets it on the client after Faust built it.
+    async def build() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1234)
+
+    assert asyncio.run(build())._fetch_max_wait_ms == 1234
+    start = inspect.getsource(AIOKafkaConsumer.start)
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in start, "fetcher built elsewhere"
 
 
 class Bound:

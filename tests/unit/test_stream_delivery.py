@@ -102,6 +102,21 @@ def test_app_uses_the_fetch_guard_consumer() -> None:
     assert app.transport.Consumer is FetchGuardConsumer
 
 
+def test_the_broker_consumer_waits_the_apps_fetch_wait_not_fausts() -> None:
+    # Faust builds it with a fixed 1.5 s wait (starves busy partitions: test_fetch_wait.py).
+    async def build(wait_ms: float | None) -> Any:
+        app = StreamrecApp(
+            "delivery-test",
+            broker="kafka://127.0.0.1:1",
+            autodiscover=False,
+            fetch_max_wait_ms=wait_ms,
+        )
+        return app.consumer._thread._create_worker_consumer(app.transport)
+
+    assert asyncio.run(build(20.0))._fetch_max_wait_ms == 20
+    assert asyncio.run(build(None))._fetch_max_wait_ms == 1500  # Faust's own, if not set
+
+
 def test_a_fetch_is_delivered_in_order_skipping_read_offsets() -> None:
     async def scenario() -> None:
         consumer, fake = _consumer()
