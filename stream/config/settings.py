@@ -50,14 +50,14 @@ class Settings(DeploymentSettings):
         "so a longer linger mostly adds latency.",
     )
     fetch_max_wait_ms: float = Field(
-        20.0,
+        500.0,
         gt=0,
         le=1500,
         description="Longest the broker holds the worker's fetch request when none of its "
-        "partitions has new records, ms. While the worker is busy with fetched records, the "
-        "consumer's next request covers only its other (often idle) partitions, and no "
-        "further fetch starts until that one returns: this bounds how long the busy "
-        "partitions wait. Lower: less of that wait, more fetch requests while idle.",
+        "partitions has new records, ms. It also bounds how long a busy partition can go "
+        "without new records if the worker leaves fetched ones waiting over a second (the "
+        "client then fetches its other partitions without it). Lower: more fetch requests "
+        "while idle.",
     )
     producer_batch_bytes: int = Field(
         262_144,

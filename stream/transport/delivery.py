@@ -22,14 +22,16 @@ Faust's conductor, channels and streams altogether: their messages are tracked a
 streams track them (so a revoke waits for them and commits follow our acks) and added to the
 inbox (:mod:`streamrec.stream.transport.batching`) that the agent takes its batches from.
 
-Faust builds the worker's broker consumer with a fixed 1.5 s ``fetch_max_wait_ms``. The
-client keeps one fetch request in flight per broker, and a request leaves out partitions whose
-fetched records are still waiting to be taken (for more than its 100 ms prefetch backoff). A
-worker busy with a large batch therefore sends a request for its idle partitions alone, the
-broker holds it for the whole wait, and the busy partitions get nothing new meanwhile: under
-load, records then came in bursts every 1.5 s and latency jumped to seconds and stayed there.
-:class:`ShortWaitConsumerThread` sets the app's ``fetch_max_wait_ms`` instead (the
-``fetch_max_wait_ms`` setting), which bounds that wait.
+The broker client keeps one fetch request in flight per broker, and leaves out of it the
+partitions whose fetched records are still waiting to be taken once they have waited its
+prefetch backoff (100 ms). A worker busy with a batch for longer than that therefore sent a
+request for its idle partitions alone (repartition topic, items, table changelogs), the broker
+held it for the whole fetch wait (Faust fixes 1.5 s), and the busy partitions got nothing new
+meanwhile: under load, records came in bursts every 1.5 s and latency jumped to seconds and
+stayed there. :class:`TunedConsumerThread` holds fetched records for ``PREFETCH_HOLD_S`` (no
+request to their broker before they are taken, as the client does within its backoff) and
+sets the fetch wait from the ``fetch_max_wait_ms`` setting, which bounds the starvation if a
+worker leaves records waiting longer still.
 
 Faust enables the idempotent producer only in exactly-once mode; here it is always on, so
 the producer's own retries of a timed-out request never write a record twice (acks=all is
@@ -70,8 +72,28 @@ class _Fetched:
     seq: int
 
 
-class ShortWaitConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]
-    """Faust's consumer thread, whose broker consumer waits the app's ``fetch_max_wait_ms``."""
+PREFETCH_HOLD_S = 1.0
+
+
+def hold_prefetched(consumer: Any, hold_s: float) -> None:
+    """Make a started broker client hold fetched records ``hold_s`` before fetching without them.
+
+    Within that time it sends no fetch request to the records' broker until they are taken
+    (it is notified at once when they are), instead of sending one for the other partitions.
+    """
+    fetcher = consumer._fetcher
+    if not hasattr(fetcher, "_prefetch_backoff"):
+        raise RuntimeError("aiokafka's Fetcher has no _prefetch_backoff (see stream/transport)")
+    fetcher._prefetch_backoff = hold_s
+
+
+class TunedConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]
+    """Faust's consumer thread; its broker client has the app's fetch wait and prefetch hold."""
+
+    async def on_start(self) -> None:
+        """Build and start the broker client (Faust), then hold its fetched records."""
+        await super().on_start()
+        hold_prefetched(self._consumer, getattr(self.app, "prefetch_hold_s", PREFETCH_HOLD_S))
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -106,8 +128,8 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
     refetches = 0  # partitions sought back because a fetch had skipped records of theirs
     rewinds = 0  # partitions sought back to records a fetch returned but did not deliver
 
-    def _new_consumer_thread(self) -> ShortWaitConsumerThread:
-        return ShortWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
+    def _new_consumer_thread(self) -> TunedConsumerThread:
+        return TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def committed_offsets(self) -> dict[TP, int | None]:
         """The committed offset (the next one to read) of each assigned partition.
@@ -349,13 +371,21 @@ class StreamrecApp(faust.App):  # type: ignore[misc]
 
     ``inboxes``: topic name -> the :class:`~streamrec.stream.transport.batching.Inbox` its
     messages go to, bypassing Faust's conductor, channels and streams.
-    ``fetch_max_wait_ms``: the broker consumer's fetch wait (None: Faust's 1.5 s).
+    ``fetch_max_wait_ms``: the broker client's fetch wait (None: Faust's 1.5 s);
+    ``prefetch_hold_s``: how long it holds fetched records (:func:`hold_prefetched`).
     """
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        fetch_max_wait_ms: float | None = None,
+        prefetch_hold_s: float = PREFETCH_HOLD_S,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.inboxes: dict[str, Inbox] = {}
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.prefetch_hold_s = prefetch_hold_s
 
     def _new_transport(self) -> TransportT:
         return FetchGuardTransport(self.conf.broker_consumer, self)

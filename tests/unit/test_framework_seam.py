@@ -15,6 +15,7 @@ from typing import Any
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.producer.producer import AIOKafkaProducer
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -46,6 +47,7 @@ RELIED_ON: list[tuple[Any, str, list[str] | None, str]] = [
     (faust.App, "_new_transport", [], "delivery: our transport"),
     (CONSUMER, "_new_consumer_thread", [], "delivery: our consumer thread"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", ["transport"], "delivery"),
+    (faust_aiokafka.AIOKafkaConsumerThread, "on_start", [], "delivery: prefetch hold"),
 ]
 
 
@@ -80,13 +82,23 @@ def test_the_consumer_state_delivery_reads_is_there() -> None:
 
 
 def test_the_broker_client_reads_its_fetch_wait_when_it_starts() -> None:
-    # delivery.ShortWaitConsumerThread sets it on the client after Faust built it.
+    # delivery.TunedConsumerThread sets it on the client after Faust built it.
     async def build() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1234)
 
     assert asyncio.run(build())._fetch_max_wait_ms == 1234
     start = inspect.getsource(AIOKafkaConsumer.start)
     assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in start, "fetcher built elsewhere"
+
+
+def test_the_fetcher_holds_a_broker_while_its_records_wait_within_the_prefetch_backoff() -> None:
+    # delivery.hold_prefetched raises the backoff on the started client's fetcher: the
+    # fetcher must read it for each fetch result and skip a broker with records inside it.
+    assert "backoff=self._prefetch_backoff" in inspect.getsource(Fetcher)
+    plan = inspect.getsource(Fetcher._get_actions_per_node)
+    assert "calculate_backoff" in plan and "backoff_by_nodes" in plan, "fetch planning changed"
+    on_start = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread.on_start)
+    assert "self._consumer" in on_start and ".start()" in on_start, "client started elsewhere"
 
 
 class Bound:
