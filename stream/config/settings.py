@@ -148,6 +148,15 @@ class Settings(DeploymentSettings):
         "of its oldest event: under load batches fill while the previous one is handled).",
     )
     onnx_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0: auto).")
+    gil_switch_ms: float = Field(
+        0.5,
+        gt=0,
+        le=100,
+        description="Python's thread switch interval in the worker, ms (Python's default is "
+        "5). The step releases the interpreter lock while ONNX Runtime runs and the Kafka "
+        "consumer thread takes it; with 5 ms the step then waited up to 5 ms to get it back "
+        "after each model call.",
+    )
     onnx_provider: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="ONNX Runtime provider: CUDA when a GPU is present, else CPU."
     )

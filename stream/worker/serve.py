@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import os
+import sys
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,8 +172,20 @@ def serve(
         redirect_stdouts=False,
     )
     stream_app.health.on_fatal.append(_exit_soon)
-    _freeze_heap()
+    tune_interpreter(settings)
     worker.execute_from_commandline()
+
+
+def tune_interpreter(settings: Settings) -> None:
+    """Set the process up for the hot path, once everything is loaded.
+
+    - The step hands the interpreter lock to the consumer thread during each model call; a
+      short switch interval gives it back soon after (Python's 5 ms cost each batch up to
+      that: 5.2 against 2.2 ms per batch of wall time in the step beyond its per-event cost).
+    - Start-up's heap leaves the garbage collector's generations (:func:`_freeze_heap`).
+    """
+    sys.setswitchinterval(settings.gil_switch_ms / 1000.0)
+    _freeze_heap()
 
 
 def _freeze_heap() -> None:
