@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from streamrec.stream.transport.delivery import PREFETCH_HOLD_S, StreamrecApp, hold_prefetched
+from streamrec.stream.transport.delivery import PREFETCH_HOLD_S, StreamrecApp
 from tests.support.kafka import Broker
 
 BATCH = 50
@@ -56,13 +56,14 @@ async def _starved_for(
         prefetch_hold_s=hold_s,
     )
     # The broker client as the worker's consumer thread builds and starts it.
-    consumer = app.consumer._thread._create_worker_consumer(app.transport)
+    thread = app.consumer._thread
+    await thread.on_start()
+    consumer = thread._consumer
+    assert consumer._fetcher._prefetch_backoff == hold_s
     busy, idle = TopicPartition(busy_topic, 0), TopicPartition(idle_topic, 0)
     consumer.assign([busy, idle])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
-    await consumer.start()
-    hold_prefetched(consumer, app.prefetch_hold_s)
     try:
         await consumer.seek_to_beginning(busy, idle)
         await _publish(producer, busy_topic, 0)
@@ -80,7 +81,7 @@ async def _starved_for(
 @pytest.mark.parametrize(
     ("hold_s", "wait_ms", "starves"),
     [
-        (CLIENT_BACKOFF_S, None, True),  # control: Faust's client
+        (CLIENT_BACKOFF_S, None, True),  # control: the client as Faust leaves it
         (PREFETCH_HOLD_S, None, False),  # the worker's hold alone
         (CLIENT_BACKOFF_S, 20.0, False),  # a short fetch wait alone
     ],

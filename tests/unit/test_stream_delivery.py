@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
 from streamrec.stream.transport.batching import Inbox
@@ -123,27 +122,11 @@ def test_the_broker_consumer_waits_the_apps_fetch_wait_not_fausts() -> None:
     assert asyncio.run(build(None))._fetch_max_wait_ms == 1500  # Faust's own, if not set
 
 
-def test_the_started_broker_consumer_holds_fetched_records(monkeypatch: Any) -> None:
-    # Without the hold a busy partition starves behind a fetch for idle ones
-    # (tests/broker/test_fetch_starvation.py).
-    class Fetcher:
-        _prefetch_backoff = 0.1
-
-    class Client:
-        _fetcher = Fetcher()
-
-    async def start_client(thread: Any) -> None:  # Faust's on_start: build and start it
-        thread._consumer = Client()
-
-    monkeypatch.setattr(AIOKafkaConsumerThread, "on_start", start_client)
-    app = StreamrecApp(
-        "delivery-test", broker="kafka://127.0.0.1:1", autodiscover=False, prefetch_hold_s=0.7
-    )
-    thread = app.consumer._thread
-    assert isinstance(thread, TunedConsumerThread)
-    asyncio.run(thread.on_start())
-    assert thread._consumer._fetcher._prefetch_backoff == 0.7
-    assert StreamrecApp("d", broker="kafka://127.0.0.1:1").prefetch_hold_s == PREFETCH_HOLD_S
+def test_the_app_builds_the_tuned_consumer_thread_with_a_one_second_hold() -> None:
+    # Its on_start holds fetched records (tests/broker/test_fetch_starvation.py).
+    app = StreamrecApp("delivery-test", broker="kafka://127.0.0.1:1", autodiscover=False)
+    assert isinstance(app.consumer._thread, TunedConsumerThread)
+    assert app.prefetch_hold_s == PREFETCH_HOLD_S == 1.0
 
 
 def test_a_fetch_is_delivered_in_order_skipping_read_offsets() -> None:
