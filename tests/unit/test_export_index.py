@@ -79,6 +79,11 @@ def test_the_index_served_step_answers_like_the_exact_step(indexed_bundle: Path)
     indexed = StepSession.open(indexed_bundle, provider="cpu", threads=1, graph="index")
     assert isinstance(indexed.step, IndexedStep)
     assert indexed.previous == exact.previous
+    # The exported ef reaches the gate's floor, not certainty, and the graph's multi-threaded
+    # build differs between runs (once 2 of 3,000 top-10 entries were missed): a search over
+    # the whole graph finds what exact scoring finds, so what is checked is the served path
+    # itself (candidates, followers, exact rescoring, exclusions).
+    indexed.step.index.ef_search = N_ITEMS
     items, actions, states, exclude, previous = _inputs(exact, 300, seed=1)
     want = exact.run(items, actions, states, exclude, previous)
     got = indexed.run(items, actions, states, exclude, previous)

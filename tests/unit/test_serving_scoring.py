@@ -113,6 +113,8 @@ def test_index_without_one_is_refused_and_the_loader_serves_it(
     scorer = bundle_loader(settings)(index_bundle).scorer
     assert scorer.graph == INDEX_ROLE and isinstance(scorer.step, IndexedStep)
     exact = bundle_loader(load_settings(topk="exact", onnx_provider="cpu"))(index_bundle).scorer
+    assert isinstance(scorer.step, IndexedStep)
+    scorer.step.index.ef_search = scorer.vocab.capacity  # the whole graph: exact's answers
     items = np.arange(2, 34, dtype=np.int64)
     states = np.zeros((32, exact.state_size), np.float32)
     ones = np.ones(32, np.int64)
