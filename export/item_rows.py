@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
-from typing import Final
 
 import numpy as np
 import onnx
@@ -24,14 +23,12 @@ from streamrec.export.bundle import Bundle
 from streamrec.export.errors import SessionError
 from streamrec.export.indexed_step import IndexedStep
 from streamrec.export.runtime import StepRunner, StepSession
+from streamrec.export.scored_rows import ITEM_TABLE, SCORE_BIAS
 from streamrec.export.step_result import StepResult
 from streamrec.models.data.vocab import RESERVED, Vocabulary
 from streamrec.models.inference import Provider, provider_of
 
 log = logging.getLogger(__name__)
-
-ITEM_TABLE: Final = "model.item_embedding.weight"  # (num_items, embed_dim), tied in and out
-SCORE_BIAS: Final = "score_bias"  # (num_items,): item bias, -inf on unassigned rows
 
 
 class _RowScorer:
@@ -127,7 +124,13 @@ class ItemRowScorer(_RowScorer):
             if name not in self._init:
                 raise SessionError(f"step graph has no {name!r} initializer (not a tied model?)")
         self.step = StepRunner(
-            proto.SerializeToString(), state_size, provider=provider, threads=threads, spin=False
+            proto.SerializeToString(),
+            state_size,
+            provider=provider,
+            threads=threads,
+            spin=False,
+            assigned=vocab.size,  # only the rows in use are scored; cut again as items come
+            k=k,
         )
 
     @classmethod

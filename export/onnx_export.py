@@ -21,6 +21,7 @@ import orjson
 import torch
 
 from streamrec.export import parity, spec
+from streamrec.export.blocked_topk import block_topk
 from streamrec.export.bundle import TEXT_SIDE_FILE, Bundle, sha256_bytes, utc_now, write_bundle
 from streamrec.export.dynamo import dynamo_proto
 from streamrec.export.encode_graph import build_encode, verify_encode
@@ -102,6 +103,8 @@ def export_step(
                     opset_version=17,
                 )
                 proto = onnx.load(str(path))
+    _, top_items, top_scores, _ = spec.STEP_OUTPUTS
+    block_topk(proto, c.num_items, k, top_scores, top_items)  # exact, faster on big catalogs
     onnx.checker.check_model(proto)
     return bytes(proto.SerializeToString())
 

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import onnx
 
 from streamrec.export.bundle import Bundle, Manifest, load_bundle
 from streamrec.export.errors import SessionError
+from streamrec.export.scored_rows import clip_inputs, cut_rows
 from streamrec.export.spec import (
     BLEND_STEP_INPUTS,
     ENCODE_OUTPUTS,
@@ -54,7 +56,16 @@ class StepRunner:
         provider: Provider = "auto",
         threads: int | None = None,
         spin: bool = True,
+        assigned: int | None = None,
+        k: int = 0,
     ) -> None:
+        # rows: how many rows the session scores when the graph was cut to the ``assigned``
+        # rows in use (streamrec.export.scored_rows); 0 when it scores every row exported.
+        self.rows = 0
+        if assigned is not None:
+            proto, rows, capacity = cut_rows(onnx.load_from_string(graph), assigned, k)
+            if rows < capacity:
+                graph, self.rows = proto.SerializeToString(), rows
         self.session = create_session(graph, provider=provider, threads=threads, spin=spin)
         self.provider = self.session.get_providers()[0]
         self.state_size = state_size
@@ -91,6 +102,12 @@ class StepRunner:
                 if previous is None
                 else np.ascontiguousarray(previous, np.int64).reshape(batch, self.previous)
             )
+        if self.rows:
+            feeds["items"], feeds["exclude"], prev = clip_inputs(
+                feeds["items"], feeds["exclude"], feeds.get(PREVIOUS_INPUT), self.rows
+            )
+            if prev is not None:
+                feeds[PREVIOUS_INPUT] = prev
         out = self.runner.run(feeds)
         return StepResult(states=out[0], top_items=out[1], top_scores=out[2], buy_prob=out[3])
 
@@ -142,6 +159,8 @@ class StepSession:
                 provider=provider,
                 threads=threads,
                 spin=spin,
+                assigned=bundle.vocab.size,
+                k=bundle.manifest.k,
             )
         self.session = self.step.session
         self.provider = self.step.provider

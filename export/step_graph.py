@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from streamrec.export.blocked_topk import topk_rows
 from streamrec.models.nets.gru import RecurrentRecommender, score_mask
 from streamrec.models.nets.neighbours import Blend, add_neighbours, as_tensors
 
@@ -68,7 +67,8 @@ class StepGraph(nn.Module):
             w = self.neighbour_weights[history] * self.neighbour_decays[None, :, None]
             scores = scores.scatter_add(1, nb.flatten(1), w.flatten(1))
         scores = scores.scatter(1, exclude, float("-inf"))
-        top_scores, top_items = topk_rows(scores, self.k)  # exact, in blocks for big catalogs
+        # Exported as one TopK; the exporter rewrites it (streamrec.export.blocked_topk).
+        top_scores, top_items = torch.topk(scores, self.k, dim=1)
         buy_prob = torch.sigmoid(self.model.buy_logit(features))
         return new_state, top_items, top_scores, buy_prob
 

@@ -42,7 +42,9 @@ def test_parity_at_batch_sizes(
     session = StepSession.open(bundle_dir, provider="cpu", warmup=False)
     c = checkpoint.config
     rng = np.random.default_rng(batch)
-    inputs = parity.random_inputs(rng, batch, c.num_items, c.num_actions, c.state_size, width)
+    # Rows that hold items: a served session scores only those (streamrec.export.scored_rows).
+    rows = checkpoint.vocab.size
+    inputs = parity.random_inputs(rng, batch, rows, c.num_actions, c.state_size, width)
     report = _compare(session, checkpoint, inputs)
     assert report.within_tolerance(), report
     assert report.agreement == 1.0, report

@@ -1,0 +1,85 @@
+"""A loaded step scores only the rows in use and answers exactly like the graph as exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamrec.export.blocked_topk import ROWS_PER_BLOCK, min_rows
+from streamrec.export.onnx_export import export_checkpoint
+from streamrec.export.runtime import StepRunner, StepSession
+from streamrec.export.scored_rows import rows_to_score
+from streamrec.models.data.vocab import UNK
+from streamrec.models.nets.checkpoint import Checkpoint
+from tests.support.models import tiny_checkpoint
+
+K = 10
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Checkpoint, Path]:
+    ckpt = tiny_checkpoint(n_items=2_000, spread=True)
+    out = tmp_path_factory.mktemp("scored") / "bundle"
+    export_checkpoint(ckpt, out, k=K, index=False)
+    return ckpt, out
+
+
+def test_rows_scored_are_the_assigned_ones_rounded_to_blocks() -> None:
+    assert rows_to_score(2_002, 2_560, K, blocks=True) == 2_016
+    assert rows_to_score(2_016, 2_560, K, blocks=True) == 2_016
+    assert rows_to_score(5, 2_560, K, blocks=True) == min_rows(K)
+    assert rows_to_score(2_550, 2_560, K, blocks=True) == 2_560
+    assert rows_to_score(62, 128, K, blocks=False) == 62
+    assert rows_to_score(3, 128, K, blocks=False) == K
+
+
+def _runners(bundle: Path, ckpt: Checkpoint) -> tuple[StepRunner, StepRunner]:
+    session = StepSession.open(bundle, provider="cpu", warmup=False)
+    graph = session.bundle.graph_bytes("step")
+    size = session.state_size
+    whole = StepRunner(graph, size, provider="cpu", threads=1)
+    cut = StepRunner(graph, size, provider="cpu", threads=1, assigned=ckpt.vocab.size, k=K)
+    return whole, cut
+
+
+def test_the_cut_graph_scores_fewer_rows_and_answers_the_same(
+    exported: tuple[Checkpoint, Path],
+) -> None:
+    ckpt, bundle = exported
+    whole, cut = _runners(bundle, ckpt)
+    capacity = ckpt.config.num_items
+    assert cut.rows % ROWS_PER_BLOCK == 0
+    assert ckpt.vocab.size <= cut.rows < capacity
+    assert whole.rows == 0  # not asked to cut: as exported
+    rng = np.random.default_rng(7)
+    batch = 64
+    items = rng.integers(2, ckpt.vocab.size, batch)
+    actions = rng.integers(1, 3, batch)
+    states = rng.uniform(-1, 1, (batch, whole.state_size)).astype(np.float32)
+    exclude = rng.integers(2, ckpt.vocab.size, (batch, 5))
+    a = whole.run(items, actions, states, exclude)
+    b = cut.run(items, actions, states, exclude)
+    np.testing.assert_array_equal(a.top_items, b.top_items)
+    np.testing.assert_allclose(a.top_scores, b.top_scores, rtol=1e-6)
+    np.testing.assert_allclose(a.states, b.states, rtol=1e-6)
+    assert (b.top_items < ckpt.vocab.size).all()
+
+
+def test_rows_beyond_the_cut_are_unknown_items_not_errors(
+    exported: tuple[Checkpoint, Path],
+) -> None:
+    ckpt, bundle = exported
+    whole, cut = _runners(bundle, ckpt)
+    beyond = ckpt.config.num_items - 1  # a row a worker with more new items may have written
+    assert beyond >= cut.rows
+    batch = 4
+    states = np.zeros((batch, whole.state_size), np.float32)
+    actions = np.ones(batch, np.int64)
+    got = cut.run(
+        np.full(batch, beyond), actions, states, np.array([[beyond, 5]] * batch, np.int64)
+    )
+    want = whole.run(np.full(batch, UNK), actions, states, np.array([[0, 5]] * batch, np.int64))
+    np.testing.assert_array_equal(got.top_items, want.top_items)
+    np.testing.assert_allclose(got.states, want.states, rtol=1e-6)
