@@ -38,7 +38,16 @@ from streamrec.stream.tools.clients import worker_metric
 
 log = logging.getLogger(__name__)
 
-MODEL_FIELDS = ("catalog_rows", "catalog_items", "state_size", "k", "graph", "transitions", "index")
+MODEL_FIELDS = (
+    "catalog_rows",
+    "scored_rows",
+    "catalog_items",
+    "state_size",
+    "k",
+    "graph",
+    "transitions",
+    "index",
+)
 
 
 def taobao_payloads(path: Path, limit: int = 0) -> list[tuple[str, str, str, float]]:
@@ -115,6 +124,8 @@ def pure_step_rate(
         "onnx_step_eps": onnx_rate,
         "pure_step_eps": n / (time.perf_counter() - t0),
         "catalog_rows": session.vocab.capacity,
+        # rows each event is scored against (the rows in use; see streamrec.export.scored_rows)
+        "scored_rows": getattr(session.step, "rows", 0) or session.vocab.capacity,
         "catalog_items": session.vocab.size - RESERVED,
         "graph": graph,
         "index": None if loaded.manifest.index is None else loaded.manifest.index.model_dump(),

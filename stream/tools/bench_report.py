@@ -49,7 +49,8 @@ def write_report(runs: Sequence[dict[str, Any]], out_dir: Path) -> dict[str, Any
     curve = median.get("curve") or []
     if curve:
         title = (
-            f"one worker, {median['source']}; catalog {median['model']['catalog_rows']:,} rows; "
+            f"one worker, {median['source']}; catalog {median['model']['catalog_rows']:,} rows "
+            f"({median['model'].get('scored_rows', 0):,} scored); "
             f"median of {len(runs)}"
         )
         plot_curve(curve, title, out_dir / "latency.png")
