@@ -15,7 +15,7 @@ import onnx
 
 from streamrec.export.bundle import Bundle, Manifest, load_bundle
 from streamrec.export.errors import SessionError
-from streamrec.export.scored_rows import clip_inputs, cut_rows
+from streamrec.export.scored_rows import clip_inputs, cut_rows, events_per_call
 from streamrec.export.spec import (
     BLEND_STEP_INPUTS,
     ENCODE_OUTPUTS,
@@ -27,6 +27,7 @@ from streamrec.export.spec import (
 from streamrec.export.step_result import StepResult
 from streamrec.models.data.vocab import Vocabulary
 from streamrec.models.inference import (
+    CUDA,
     GraphRunner,
     Provider,
     create_session,
@@ -61,13 +62,19 @@ class StepRunner:
     ) -> None:
         # rows: how many rows the session scores when the graph was cut to the ``assigned``
         # rows in use (streamrec.export.scored_rows); 0 when it scores every row exported.
+        # per_call: most events per ONNX call on a CPU, so that each call's score matrix stays
+        # in the core's cache (streamrec.export.scored_rows.events_per_call); 0: whole batches.
         self.rows = 0
+        self.per_call = 0
         if assigned is not None:
             proto, rows, capacity = cut_rows(onnx.load_from_string(graph), assigned, k)
             if rows < capacity:
                 graph, self.rows = proto.SerializeToString(), rows
+            self.per_call = events_per_call(rows)
         self.session = create_session(graph, provider=provider, threads=threads, spin=spin)
         self.provider = self.session.get_providers()[0]
+        if self.provider == CUDA:
+            self.per_call = 0  # a GPU wants its batches whole
         self.state_size = state_size
         self.previous = 0
         self._check_signature()
@@ -108,7 +115,15 @@ class StepRunner:
             )
             if prev is not None:
                 feeds[PREVIOUS_INPUT] = prev
-        out = self.runner.run(feeds)
+        per_call = self.per_call
+        if per_call and batch > per_call:
+            parts = [
+                self.runner.run({name: v[at : at + per_call] for name, v in feeds.items()})
+                for at in range(0, batch, per_call)
+            ]
+            out = [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]
+        else:
+            out = self.runner.run(feeds)
         return StepResult(states=out[0], top_items=out[1], top_scores=out[2], buy_prob=out[3])
 
     def _check_signature(self) -> None:

@@ -1,4 +1,4 @@
-"""Score only the catalog rows in use: cut the step graph's item table to them when it is loaded.
+"""Score only the catalog rows in use, in cache-sized calls.
 
 A model is built with room to grow (``capacity`` rows, 25 % more than its items by default) so
 new items can get rows without retraining. Those unassigned rows score ``-inf`` and are never
@@ -9,6 +9,11 @@ new rows (cold start) is cut again from the uncut one.
 The item table is also the input embedding (tied weights), so an input row beyond the cut
 would be read out of bounds: :func:`clip` maps such rows (a state written by a worker that had
 already given rows to more new items) to what they are here, unknown items.
+
+On a CPU a batch is also scored in calls of at most :func:`events_per_call` events: a call's
+(batch, rows) score matrix is written once and read by each following pass (exclusions,
+transitions, the top-K's two passes), which is cheap while it fits the core's cache and costs
+a trip to memory per pass when it does not.
 """
 
 from __future__ import annotations
@@ -23,6 +28,23 @@ from streamrec.models.data.vocab import PAD, UNK
 
 ITEM_TABLE = "model.item_embedding.weight"  # (num_items, embed_dim), tied in and out
 SCORE_BIAS = "score_bias"  # (num_items,): item bias, -inf on unassigned rows
+
+
+SCORES_PER_CALL = 1_500_000  # float32 scores per ONNX call on a CPU (6 MB): cache-sized
+MIN_EVENTS_PER_CALL = 16
+MAX_EVENTS_PER_CALL = 256
+
+
+def events_per_call(rows: int) -> int:
+    """Most events per CPU call of a step scoring ``rows`` rows (0: no limit; rows unknown).
+
+    The call writes a (batch, rows) score matrix and reads it again for the exclusions, the
+    transitions and the top-K; past the core's cache every pass goes to memory. Measured on
+    84,800 rows: 216 us per event at batch 256, 133 at 16; on 18,304 rows 35 at 256, 32 at 64.
+    """
+    if rows <= 0:
+        return 0
+    return max(MIN_EVENTS_PER_CALL, min(MAX_EVENTS_PER_CALL, SCORES_PER_CALL // rows))
 
 
 def rows_to_score(assigned: int, capacity: int, k: int, blocks: bool) -> int:

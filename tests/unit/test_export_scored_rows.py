@@ -10,8 +10,9 @@ import pytest
 from streamrec.export.blocked_topk import ROWS_PER_BLOCK, min_rows
 from streamrec.export.onnx_export import export_checkpoint
 from streamrec.export.runtime import StepRunner, StepSession
-from streamrec.export.scored_rows import rows_to_score
+from streamrec.export.scored_rows import events_per_call, rows_to_score
 from streamrec.models.data.vocab import UNK
+from streamrec.models.inference import GraphRunner
 from streamrec.models.nets.checkpoint import Checkpoint
 from tests.support.models import tiny_checkpoint
 
@@ -83,3 +84,45 @@ def test_rows_beyond_the_cut_are_unknown_items_not_errors(
     want = whole.run(np.full(batch, UNK), actions, states, np.array([[0, 5]] * batch, np.int64))
     np.testing.assert_array_equal(got.top_items, want.top_items)
     np.testing.assert_allclose(got.states, want.states, rtol=1e-6)
+
+
+def test_calls_hold_a_cache_sized_score_matrix() -> None:
+    assert events_per_call(84_800) == 17  # 133 us/event at 16 against 216 at 256, measured
+    assert events_per_call(18_304) == 81
+    assert events_per_call(1_000_000) == 16  # never fewer: each call reads the whole table
+    assert events_per_call(2_016) == 256  # never more than a micro-batch
+    assert events_per_call(0) == 0  # rows unknown (a quantised graph): whole batches
+
+
+class _Counting:
+    """The runner's GraphRunner, counting its calls."""
+
+    def __init__(self, inner: GraphRunner) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self.calls += 1
+        return self.inner.run(feeds)
+
+
+def test_a_batch_split_into_calls_answers_like_one_call(
+    exported: tuple[Checkpoint, Path],
+) -> None:
+    ckpt, bundle = exported
+    _, cut = _runners(bundle, ckpt)
+    assert cut.per_call == events_per_call(cut.rows)
+    rng = np.random.default_rng(11)
+    batch = 50
+    items = rng.integers(2, ckpt.vocab.size, batch)
+    actions = rng.integers(1, 3, batch)
+    states = rng.uniform(-1, 1, (batch, cut.state_size)).astype(np.float32)
+    exclude = rng.integers(2, ckpt.vocab.size, (batch, 3))
+    whole = cut.run(items, actions, states, exclude)
+    counting = _Counting(cut.runner)
+    cut.runner = counting  # type: ignore[assignment]
+    cut.per_call = 16
+    split = cut.run(items, actions, states, exclude)
+    assert counting.calls == 4  # 16 + 16 + 16 + 2
+    for name in ("states", "top_items", "top_scores", "buy_prob"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(split, name))
