@@ -21,7 +21,8 @@ import orjson
 PAD = 0
 UNK = 1
 RESERVED = 2
-CAPACITY_STEP = 64  # built vocabularies' capacity is a multiple of this
+CAPACITY_STEP = 64  # built vocabularies' capacity is a multiple of this...
+ROUNDED_FROM = 1_024  # ...from this many rows
 
 
 class VocabularyFullError(RuntimeError):
@@ -62,9 +63,11 @@ class Vocabulary:
             seen.setdefault(item_key(raw), None)
         ids = list(seen)
         capacity = RESERVED + len(ids) + max(16, int(len(ids) * headroom))
-        # A multiple of CAPACITY_STEP rows: the served step's top-K then runs in blocks
-        # (streamrec.export.blocked_topk), several times faster over a large catalog.
-        capacity = -(-capacity // CAPACITY_STEP) * CAPACITY_STEP
+        # From ROUNDED_FROM rows, a multiple of CAPACITY_STEP: the served step's top-K then
+        # runs in blocks (streamrec.export.blocked_topk), several times faster over a large
+        # catalog. (Smaller catalogs never use blocks, so their models stay as they were.)
+        if capacity >= ROUNDED_FROM:
+            capacity = -(-capacity // CAPACITY_STEP) * CAPACITY_STEP
         return cls(capacity=capacity, ids=ids)
 
     @property

@@ -56,10 +56,12 @@ def test_blocks_only_where_the_catalog_divides_and_is_large() -> None:
 
 
 def test_built_vocabularies_have_a_capacity_the_blocks_divide() -> None:
-    for n in (1, 63, 1_000, 18_277):
+    for n in (1_000, 1_300, 18_277):
         capacity = Vocabulary.build([f"i{i}" for i in range(n)]).capacity
         assert capacity % CAPACITY_STEP == 0 and capacity % ROWS_PER_BLOCK == 0
-        assert capacity >= n + 2 + 16
+        assert capacity >= n + 2 + n // 4
+    # Too small for blocks: the capacity as it always was (items, reserved rows, headroom).
+    assert Vocabulary.build([f"i{i}" for i in range(60)]).capacity == 60 + 2 + 16
 
 
 @pytest.mark.parametrize("rows", [ROWS_PER_BLOCK * 200, ROWS_PER_BLOCK * 57])

@@ -14,7 +14,6 @@ from types import ModuleType
 TRAIN_ONLY = frozenset(
     {
         "torch",
-        "onnx",
         "onnxscript",
         "matplotlib",
         "pyarrow",
