@@ -45,6 +45,18 @@ def _runners(bundle: Path, ckpt: Checkpoint) -> tuple[StepRunner, StepRunner]:
     return whole, cut
 
 
+def _inputs(
+    rng: np.random.Generator, batch: int, ckpt: Checkpoint, state_size: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Random (items, actions, states, exclude) over the rows that hold items."""
+    return (
+        rng.integers(2, ckpt.vocab.size, batch),
+        rng.integers(1, 3, batch),
+        rng.uniform(-1, 1, (batch, state_size)).astype(np.float32),
+        rng.integers(2, ckpt.vocab.size, (batch, width)),
+    )
+
+
 def test_the_cut_graph_scores_fewer_rows_and_answers_the_same(
     exported: tuple[Checkpoint, Path],
 ) -> None:
@@ -54,14 +66,9 @@ def test_the_cut_graph_scores_fewer_rows_and_answers_the_same(
     assert cut.rows % ROWS_PER_BLOCK == 0
     assert ckpt.vocab.size <= cut.rows < capacity
     assert whole.rows == 0  # not asked to cut: as exported
-    rng = np.random.default_rng(7)
-    batch = 64
-    items = rng.integers(2, ckpt.vocab.size, batch)
-    actions = rng.integers(1, 3, batch)
-    states = rng.uniform(-1, 1, (batch, whole.state_size)).astype(np.float32)
-    exclude = rng.integers(2, ckpt.vocab.size, (batch, 5))
-    a = whole.run(items, actions, states, exclude)
-    b = cut.run(items, actions, states, exclude)
+    inputs = _inputs(np.random.default_rng(7), 64, ckpt, whole.state_size, 5)
+    a = whole.run(*inputs)
+    b = cut.run(*inputs)
     np.testing.assert_array_equal(a.top_items, b.top_items)
     np.testing.assert_allclose(a.top_scores, b.top_scores, rtol=1e-6)
     np.testing.assert_allclose(a.states, b.states, rtol=1e-6)
@@ -112,17 +119,12 @@ def test_a_batch_split_into_calls_answers_like_one_call(
     ckpt, bundle = exported
     _, cut = _runners(bundle, ckpt)
     assert cut.per_call == events_per_call(cut.rows)
-    rng = np.random.default_rng(11)
-    batch = 50
-    items = rng.integers(2, ckpt.vocab.size, batch)
-    actions = rng.integers(1, 3, batch)
-    states = rng.uniform(-1, 1, (batch, cut.state_size)).astype(np.float32)
-    exclude = rng.integers(2, ckpt.vocab.size, (batch, 3))
-    whole = cut.run(items, actions, states, exclude)
+    inputs = _inputs(np.random.default_rng(11), 50, ckpt, cut.state_size, 3)
+    whole = cut.run(*inputs)
     counting = _Counting(cut.runner)
     cut.runner = counting  # type: ignore[assignment]
     cut.per_call = 16
-    split = cut.run(items, actions, states, exclude)
+    split = cut.run(*inputs)
     assert counting.calls == 4  # 16 + 16 + 16 + 2
     for name in ("states", "top_items", "top_scores", "buy_prob"):
         np.testing.assert_array_equal(getattr(whole, name), getattr(split, name))
