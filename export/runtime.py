@@ -220,6 +220,12 @@ class StepSession:
         return self.step.previous
 
     @property
+    def scored_rows(self) -> int:
+        """Rows each event is scored against (the rows in use when the graph was cut)."""
+        rows = self.step.rows if isinstance(self.step, StepRunner) else 0
+        return rows or self.vocab.capacity
+
+    @property
     def version(self) -> str:
         """Model version of the bundle."""
         return self.manifest.model_version

@@ -4,7 +4,7 @@ The agents in :mod:`streamrec.stream.worker.app` feed micro-batches
 (:mod:`streamrec.stream.transport.batching`) to :meth:`BatchProcessor.handle`. Between reading
 states and writing them there is no ``await``, so two agents of one worker (direct and repartitioned
 events) never interleave on a user. (The step runs on the event loop: in a worker thread it measured
-slower, as the step's Python holds the GIL in 5 ms slices while the loop's Kafka path waits for it.)
+slower, as the step's Python and the loop's Kafka path take turns at the interpreter lock.)
 
 Ordering for exactly-once state: state writes go to the table (RocksDB + changelog) and
 recommendations to the producer before the batch is acknowledged; Faust flushes the

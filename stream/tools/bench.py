@@ -124,8 +124,7 @@ def pure_step_rate(
         "onnx_step_eps": onnx_rate,
         "pure_step_eps": n / (time.perf_counter() - t0),
         "catalog_rows": session.vocab.capacity,
-        # rows each event is scored against (the rows in use; see streamrec.export.scored_rows)
-        "scored_rows": getattr(session.step, "rows", 0) or session.vocab.capacity,
+        "scored_rows": session.scored_rows,
         "catalog_items": session.vocab.size - RESERVED,
         "graph": graph,
         "index": None if loaded.manifest.index is None else loaded.manifest.index.model_dump(),

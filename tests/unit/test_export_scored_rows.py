@@ -128,3 +128,10 @@ def test_a_batch_split_into_calls_answers_like_one_call(
     assert counting.calls == 4  # 16 + 16 + 16 + 2
     for name in ("states", "top_items", "top_scores", "buy_prob"):
         np.testing.assert_array_equal(getattr(whole, name), getattr(split, name))
+
+
+def test_a_session_names_the_rows_it_scores(exported: tuple[Checkpoint, Path]) -> None:
+    ckpt, bundle = exported
+    session = StepSession.open(bundle, provider="cpu", warmup=False)
+    assert session.scored_rows == rows_to_score(ckpt.vocab.size, ckpt.config.num_items, K, True)
+    assert session.scored_rows < ckpt.vocab.capacity
