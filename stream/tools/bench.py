@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -181,23 +182,45 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _wait_count(
-    port: int, target: float, timeout: float, poll_s: float = 0.5
+def wait_for_count(
+    read: Callable[[], float],
+    target: float,
+    timeout: float,
+    poll_s: float = 0.5,
+    floor_s: float = 0.02,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[float, float]:
-    """Poll the worker's recommendation counter until ``target``: (when, the count read then).
+    """Poll ``read`` (a rising count) until ``target``: (when, the count read then).
 
     The count is the one read at that moment (it may be past ``target``), so a window between
-    two such readings holds exactly the events counted in it.
+    two such readings holds exactly the events counted in it. Each poll of a worker renders its
+    whole exposition (~3 ms of its CPU), so polls are ``poll_s`` apart while the target is far;
+    near it they come at half the time the rate seen so far needs to reach it (``floor_s`` at
+    least), so the reading that reaches the target is at most ``floor_s`` late, not ``poll_s``:
+    a worker that finishes a short replay between two coarse polls would be counted idle.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        count = worker_metric(port, "streamrec_recommendations_total")
+    deadline = clock() + timeout
+    seen: tuple[float, float] | None = None
+    while clock() < deadline:
+        count = read()
+        now = clock()
         if count >= target:
-            return time.perf_counter(), count
-        # Each poll renders the worker's whole exposition (~3 ms of its CPU): not 5 per
-        # second while it drains, only near the end (where the poll interval is the error).
-        time.sleep(poll_s)
+            return now, count
+        pause = poll_s
+        if seen is not None and count > seen[1]:
+            rate = (count - seen[1]) / max(now - seen[0], 1e-9)
+            pause = min(poll_s, max(floor_s, (target - count) / rate / 2))
+        seen = (now, count)
+        sleep(pause)
     raise TimeoutError(f"worker did not reach {target} recommendations in {timeout}s")
+
+
+def _wait_count(port: int, target: float, timeout: float) -> tuple[float, float]:
+    """:func:`wait_for_count` on the worker's recommendation counter."""
+    return wait_for_count(
+        lambda: worker_metric(port, "streamrec_recommendations_total"), target, timeout
+    )
 
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
@@ -260,8 +283,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         cpu0 = process_cpu_s(worker.pid)
         step0 = worker_metric(bench.web_port, "streamrec_step_seconds_sum")
         batch0 = worker_metric(bench.web_port, "streamrec_batch_seconds_sum")
-        _wait_count(bench.web_port, 0.9 * n, 900)
-        t_last, last = _wait_count(bench.web_port, n, 300, poll_s=0.05)
+        t_last, last = _wait_count(bench.web_port, n, 1200)
         cpu = process_cpu_s(worker.pid) - cpu0
         wall = t_last - t_first
         drained = max(last - first, 1.0)
