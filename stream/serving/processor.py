@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from aiokafka.partitioner import murmur2
 from faust.types import AppT, Message, TableT
 
 from streamrec.stream.config.settings import Settings
@@ -40,19 +39,10 @@ from streamrec.stream.serving.state import (
 )
 from streamrec.stream.serving.step import StepConfig, step_batch
 from streamrec.stream.serving.table_writes import TableWriter
+from streamrec.stream.transport.partitioner import partition_for_key, partitions_for_keys
 from streamrec.stream.transport.producing import BatchSender
 
 log = logging.getLogger(__name__)
-
-
-def partition_for_key(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner on a record key (what producers, Faust and routing use)."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def partition_for_user(user_id: str, partitions: int) -> int:
-    """The partition of records keyed by ``user_id``."""
-    return partition_for_key(user_id.encode(), partitions)
 
 
 def step_config(settings: Settings) -> StepConfig:
@@ -135,12 +125,13 @@ class BatchProcessor:
             self.metrics.internal_errors.labels("parse").inc(intake.internal_errors)
         for letter in intake.dead:
             await self._dead_letter(letter, sends)
-        homes = out.owner  # a user's partition is hashed once per batch
-        for index, ev in intake.valid:
+        valid = intake.valid
+        keys = [ev.user_id.encode() for _, ev in valid]
+        homes = out.owner
+        for (index, ev), home in zip(
+            valid, partitions_for_keys(keys, self.partitions).tolist(), strict=True
+        ):
             msg = messages[index]
-            home = homes.get(ev.user_id)
-            if home is None:
-                home = partition_for_user(ev.user_id, self.partitions)
             if home != msg.partition:
                 # Not keyed by user id: forward to the co-partitioned topic, keeping the
                 # original source so replays of the forwarder are still recognised.
@@ -163,9 +154,9 @@ class BatchProcessor:
 
     async def _apply(self, parsed: _Parsed, sends: Sends) -> None:
         states: dict[str, UserState | None] = {}
-        read = self.writer.read
-        for user, partition in parsed.owner.items():
-            raw = read(partition, user.encode())
+        owner = parsed.owner
+        stored = self.writer.read_many((p, user.encode()) for user, p in owner.items())
+        for user, raw in zip(owner, stored, strict=True):
             try:
                 states[user] = decode_state(raw) if raw is not None else None
             except StateDecodeError:

@@ -49,9 +49,21 @@ class TableWriter:
         self.kill_after_writing = kill_after_writing
         self._order = asyncio.Lock()  # asyncio.Lock is FIFO: changelog order = write order
 
-    def read(self, partition: int, key: bytes) -> bytes | None:
-        """The stored value of ``key`` in its ``partition`` (None: absent)."""
-        return self.store.get(partition, key)
+    def read_many(self, keys: Iterable[tuple[int, bytes]]) -> list[bytes | None]:
+        """The stored value of each ``(partition, key)``, in order (None: absent).
+
+        One RocksDB multi-get per partition instead of a lookup per key.
+        """
+        wanted = list(keys)
+        by_partition: dict[int, list[int]] = {}
+        for at, (partition, _) in enumerate(wanted):
+            by_partition.setdefault(partition, []).append(at)
+        values: list[bytes | None] = [None] * len(wanted)
+        for partition, where in by_partition.items():
+            found = self.store.get_many(partition, [wanted[at][1] for at in where])
+            for at, value in zip(where, found, strict=True):
+                values[at] = value
+        return values
 
     async def write(self, writes: Iterable[Write]) -> list[SentBatch]:
         """Store each ``(partition, key, value)`` and changelog it.

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streamrec.stream.config.settings import Settings
-from streamrec.stream.serving.processor import partition_for_key
+from streamrec.stream.transport.partitioner import partition_for_key
 
 TICK_S = 0.001  # the publisher's pacing step: events due are sent together each tick
 WARMUP_MS = 1000  # the subscriber's first fetch, before the clock starts

@@ -65,6 +65,11 @@ class TableStore:
         value: bytes | None = self._store._db_for_partition(partition).get(key)
         return value
 
+    def get_many(self, partition: int, keys: list[bytes]) -> list[bytes | None]:
+        """The values of ``keys`` in ``partition``, in order (None: absent), in one RocksDB call."""
+        values: list[bytes | None] = self._store._db_for_partition(partition).get(keys)
+        return values
+
     def put(self, partition: int, items: Iterable[tuple[bytes, bytes]]) -> None:
         """Write ``items`` to ``partition`` in one RocksDB write batch."""
         batch = WriteBatch(raw_mode=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from streamrec.stream.serving.processor import partition_for_user
+from streamrec.stream.transport.partitioner import partition_for_user
 from tests.support.kafka import Broker, free_port
 from tests.support.stream import (
     Worker,

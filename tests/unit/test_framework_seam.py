@@ -21,6 +21,8 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from streamrec.stream.serving.table_writes import TableWriter
+from streamrec.stream.transport.producing import BatchSender
 from streamrec.stream.transport.store import TableStore, bind_event
 
 # (owner, attribute, parameters after self or None, which module of ours needs it)
@@ -133,6 +135,10 @@ def test_faust_tables_and_the_direct_store_see_the_same_partitions(tmp_path: Pat
     assert direct.get(2, b"carol") == b"C" and direct.get(3, b"carol") is None
     assert sorted(direct.opened()) == [2, 3]
     assert dict(direct.items(3)) == {b"alice": b"A", b"bob": b"B"}
+    assert direct.get_many(3, [b"bob", b"nobody", b"alice"]) == [b"B", None, b"A"]
+    writer = TableWriter(app, table, BatchSender(app))
+    asked = [(3, b"alice"), (2, b"carol"), (3, b"carol"), (2, b"alice"), (3, b"bob")]
+    assert writer.read_many(asked) == [b"A", b"C", None, None, b"B"]  # in the order asked
     direct.delete(3, b"bob")
     assert direct.get(3, b"bob") is None
     direct.set_persisted_offset(3, 41)
