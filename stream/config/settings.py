@@ -157,6 +157,13 @@ class Settings(DeploymentSettings):
         "consumer thread takes it; with 5 ms the step then waited up to 5 ms to get it back "
         "after each model call.",
     )
+    gc_young_threshold: int = Field(
+        20_000,
+        ge=100,
+        description="Allocations between two collections of the garbage collector's youngest "
+        "generation in the worker (Python's default is 700, which the hot path's short-lived "
+        "objects reach every few events).",
+    )
     onnx_provider: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="ONNX Runtime provider: CUDA when a GPU is present, else CPU."
     )

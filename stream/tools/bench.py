@@ -34,7 +34,7 @@ import orjson
 from streamrec.stream.config.settings import Settings, load_settings
 from streamrec.stream.records.schemas import encode_event
 from streamrec.stream.tools.bench_latency import latency_curve, measure_at, process_cpu_s
-from streamrec.stream.tools.bench_model import build_bundle
+from streamrec.stream.tools.bench_model import build_bundle, pure_step_rate
 from streamrec.stream.tools.clients import worker_metric
 
 log = logging.getLogger(__name__)
@@ -76,63 +76,6 @@ def generated_payloads(n: int) -> list[tuple[str, str, str, float]]:
 
     events = generate_events(n_users=20_000, n_items=50_000, n_events=n, seed=1)
     return [(e.user_id, e.item_id, e.action.name.lower(), e.ts) for e in events]
-
-
-def pure_step_rate(
-    bundle: Path, rows: list[tuple[str, str, str, float]], settings: Settings
-) -> dict[str, Any]:
-    """Events/s of the raw ONNX call and of the pure batch step, one thread.
-
-    The step is the one the worker serves under the same settings (STREAMREC_SCORING,
-    STREAMREC_TOPK): a step graph, or the query graph with the bundle's item index.
-    """
-    from streamrec.export.bundle import load_bundle
-    from streamrec.export.runtime import StepSession
-    from streamrec.models.data.actions import parse_action
-    from streamrec.models.data.vocab import RESERVED
-    from streamrec.stream.records.schemas import Source, StreamEvent
-    from streamrec.stream.serving.model import ServingModel
-    from streamrec.stream.serving.step import StepConfig, step_batch
-    from streamrec.stream.worker.serve import scoring_graph, topk_source
-
-    batch = settings.batch_max
-    loaded = load_bundle(bundle)
-    graph = topk_source(settings, loaded.manifest, on_gpu=False) or scoring_graph(
-        settings, loaded.manifest.graphs, on_gpu=False
-    )
-    session = StepSession(loaded, provider="cpu", graph=graph, threads=1, spin=False)
-    model = ServingModel(session)
-    events = [
-        StreamEvent(u, i, parse_action(a), ts, Source("bench", 0, n))
-        for n, (u, i, a, ts) in enumerate(rows[: batch * 20])
-    ]
-    items = np.array([session.vocab.index(e.item_id) for e in events[:batch]], np.int64)
-    actions = np.ones(batch, np.int64)
-    states = np.zeros((batch, session.state_size), np.float32)
-    t0, n = time.perf_counter(), 0
-    while time.perf_counter() - t0 < 3.0:
-        session.run(items, actions, states, np.zeros((batch, 1), np.int64))
-        n += batch
-    onnx_rate = n / (time.perf_counter() - t0)
-    cfg = StepConfig()
-    t0, n, k = time.perf_counter(), 0, 0
-    while time.perf_counter() - t0 < 3.0:
-        chunk = events[(k % 20) * batch : (k % 20 + 1) * batch]
-        step_batch({}, chunk, model, cfg, time.time())
-        n += len(chunk)
-        k += 1
-    return {
-        "onnx_step_eps": onnx_rate,
-        "pure_step_eps": n / (time.perf_counter() - t0),
-        "catalog_rows": session.vocab.capacity,
-        "scored_rows": session.scored_rows,
-        "catalog_items": session.vocab.size - RESERVED,
-        "graph": graph,
-        "index": None if loaded.manifest.index is None else loaded.manifest.index.model_dump(),
-        "transitions": session.previous > 0,
-        "state_size": session.state_size,
-        "k": session.k,
-    }
 
 
 def _payload(row: tuple[str, str, str, float], event_id: str) -> tuple[bytes, bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,20 @@ def test_a_trained_catalog_grows_with_items_near_its_own(tmp_path: Path) -> None
     assert grown.blend is ckpt.blend and grow_catalog(ckpt, 10) is ckpt
     model = grown.build_model()  # the grown state loads into the grown config
     assert model.item_bias.shape[0] == grown.vocab.capacity
+
+
+def test_the_pure_step_is_timed_with_the_workers_garbage_collector(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The worker collects its youngest generation every gc_young_threshold allocations; the
+    # rates the worker is compared with are measured the same way, then Python's is restored.
+    from streamrec.stream.config.settings import load_settings
+    from streamrec.stream.tools import bench_model
+
+    seen: list[int] = []
+    monkeypatch.setattr(
+        bench_model, "_pure_step_rate", lambda *_: seen.append(gc.get_threshold()[0]) or {}
+    )
+    before = gc.get_threshold()
+    bench_model.pure_step_rate(tmp_path, [], load_settings(gc_young_threshold=12_345))
+    assert seen == [12_345] and gc.get_threshold() == before
