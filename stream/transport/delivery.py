@@ -44,7 +44,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -87,17 +87,22 @@ def hold_prefetched(consumer: Any, hold_s: float) -> None:
     fetcher._prefetch_backoff = hold_s
 
 
+def _app_of(service: Any) -> StreamrecApp:
+    """The app of this transport's consumer or its thread: always a :class:`StreamrecApp`."""
+    return cast("StreamrecApp", service.app)
+
+
 class TunedConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]
     """Faust's consumer thread; its broker client has the app's fetch wait and prefetch hold."""
 
     async def on_start(self) -> None:
         """Build and start the broker client (Faust), then hold its fetched records."""
         await super().on_start()
-        hold_prefetched(self._consumer, getattr(self.app, "prefetch_hold_s", PREFETCH_HOLD_S))
+        hold_prefetched(self._consumer, _app_of(self).prefetch_hold_s)
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        wait_ms = getattr(self.app, "fetch_max_wait_ms", None)
+        wait_ms = _app_of(self).fetch_max_wait_ms
         if wait_ms is not None:
             # The client reads it when it starts (it builds its fetcher then).
             consumer._fetch_max_wait_ms = max(1, round(wait_ms))
@@ -295,7 +300,7 @@ class FetchGuardConsumer(AIOKafkaConsumer):  # type: ignore[misc]
         active = self._get_active_partitions()  # changed in place by pause and resume
         buffered = self._buffered_partitions
         to_message = self._to_message
-        inboxes: Mapping[str, Inbox] = getattr(self.app, "inboxes", {})
+        inboxes: Mapping[str, Inbox] = _app_of(self).inboxes
         track = self.track_message
         held: set[TP] = set()  # paused since the fetch: rewound, fetched again when resumed
         for tp in fetched.records:
