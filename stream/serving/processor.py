@@ -62,6 +62,7 @@ def step_config(settings: Settings) -> StepConfig:
 class _Parsed:
     valid: list[StreamEvent]
     owner: dict[str, int]  # user -> the user's partition (its table partition too)
+    keys: dict[str, bytes]  # user -> the user id encoded once: the table's and the records' key
     sent_at: dict[Source, float]  # source -> input message timestamp (end-to-end latency)
 
 
@@ -116,7 +117,7 @@ class BatchProcessor:
         self, messages: Sequence[Message], repartitioned: bool, sends: Sends
     ) -> _Parsed:
         s = self.settings
-        out = _Parsed([], {}, {})
+        out = _Parsed([], {}, {}, {})
         records = [(m.value, Source(m.topic, m.partition, m.offset)) for m in messages]
         intake = parse_records(
             records, repartitioned, self.limits, time.time(), s.events_topic, self.partitions
@@ -128,9 +129,8 @@ class BatchProcessor:
         valid = intake.valid
         keys = [ev.user_id.encode() for _, ev in valid]
         homes = out.owner
-        for (index, ev), home in zip(
-            valid, partitions_for_keys(keys, self.partitions).tolist(), strict=True
-        ):
+        homes_of = partitions_for_keys(keys, self.partitions).tolist()
+        for (index, ev), key, home in zip(valid, keys, homes_of, strict=True):
             msg = messages[index]
             if home != msg.partition:
                 # Not keyed by user id: forward to the co-partitioned topic, keeping the
@@ -139,7 +139,7 @@ class BatchProcessor:
                     self.app.producer,
                     "forward",
                     s.repartition_topic,
-                    ev.user_id.encode(),
+                    key,
                     ev.to_json(),
                     home,
                     None,
@@ -149,13 +149,14 @@ class BatchProcessor:
                 continue
             out.valid.append(ev)
             homes[ev.user_id] = home
+            out.keys[ev.user_id] = key
             out.sent_at[ev.source] = msg.timestamp
         return out
 
     async def _apply(self, parsed: _Parsed, sends: Sends) -> None:
         states: dict[str, UserState | None] = {}
-        owner = parsed.owner
-        stored = self.writer.read_many((p, user.encode()) for user, p in owner.items())
+        owner, keys = parsed.owner, parsed.keys
+        stored = self.writer.read_many((p, keys[user]) for user, p in owner.items())
         for user, raw in zip(owner, stored, strict=True):
             try:
                 states[user] = decode_state(raw) if raw is not None else None
@@ -165,10 +166,7 @@ class BatchProcessor:
         t0 = time.perf_counter()
         result = step_batch(states, parsed.valid, self.slot.model, self.config, time.time())
         self.metrics.step_seconds.observe(time.perf_counter() - t0)
-        writes = [
-            (parsed.owner[user], user.encode(), encode_state(st))
-            for user, st in result.states.items()
-        ]
+        writes = [(owner[user], keys[user], encode_state(st)) for user, st in result.states.items()]
         try:
             written = await self.writer.write(writes)
         except Exception as exc:  # the batch could not even be handed to the producer
@@ -177,7 +175,7 @@ class BatchProcessor:
             sends.track("changelog", batch.topic, batch.future)
         if writes:
             self.metrics.users.set(len(writes[-1][2]))
-        await self._send_recommendations(result.recommendations, parsed.owner, sends)
+        await self._send_recommendations(result.recommendations, parsed, sends)
         sent_at = parsed.sent_at
         stamps = np.fromiter(
             (sent_at.get(rec.source, 0.0) for rec in result.recommendations),
@@ -198,23 +196,24 @@ class BatchProcessor:
             await self._dead_letter(DeadLetter.from_error(raw, ev.source, err), sends)
 
     async def _send_recommendations(
-        self, recommendations: Sequence[Recommendation], owner: dict[str, int], sends: Sends
+        self, recommendations: Sequence[Recommendation], parsed: _Parsed, sends: Sends
     ) -> None:
         """One producer batch per partition, keyed (and partitioned) by user id.
 
-        ``owner``: each user's partition of the input topics, the same partition when the
-        output topic has as many (same key, same hash).
+        ``parsed.owner``: each user's partition of the input topics, the same partition when
+        the output topic has as many (same key, same hash).
         """
         if not recommendations:
             return
         topic = self.settings.recommendations_topic
         sender = self.writer.sender
+        owner, keys = parsed.owner, parsed.keys
         try:
             count = await sender.partition_count(topic)
             same = count == self.partitions
             records = []
             for rec in recommendations:
-                key = rec.user_id.encode()
+                key = keys.get(rec.user_id) or rec.user_id.encode()
                 home = owner.get(rec.user_id) if same else None
                 if home is None:
                     home = partition_for_key(key, count)
